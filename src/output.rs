@@ -1,0 +1,199 @@
+//! Output files that never look finished when they are not: written under a temporary name
+//! in the destination folder and renamed into place on commit. A `.gz` name gzips.
+
+use std::fs;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use tempfile::NamedTempFile;
+
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// A file written atomically: nothing appears at `path` until [`AtomicFile::commit`]; dropping
+/// it uncommitted removes the temporary file.
+pub struct AtomicFile {
+    path: PathBuf,
+    writer: Option<Writer>,
+}
+
+enum Writer {
+    Plain(BufWriter<NamedTempFile>),
+    Gzip(GzEncoder<BufWriter<NamedTempFile>>),
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+        let buffered = BufWriter::with_capacity(BUFFER_BYTES, temp);
+        let gzip = path.extension().is_some_and(|e| e == "gz");
+        let writer =
+            if gzip { Writer::Gzip(GzEncoder::new(buffered, Compression::new(6))) } else { Writer::Plain(buffered) };
+        Ok(AtomicFile { path: path.to_path_buf(), writer: Some(writer) })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        let buffered = match self.writer.take().expect("committed once") {
+            Writer::Plain(w) => w,
+            Writer::Gzip(gz) => gz.finish()?,
+        };
+        let temp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self.writer.as_mut().expect("not committed") {
+            Writer::Plain(w) => w,
+            Writer::Gzip(w) => w,
+        }
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+/// Where NDJSON goes: stdout, or a file committed at the end.
+pub enum Output {
+    Stdout(BufWriter<Stdout>),
+    File(AtomicFile),
+}
+
+impl Output {
+    /// `None` or `-` is stdout.
+    pub fn open(path: Option<&Path>) -> io::Result<Output> {
+        match path {
+            None => Ok(Output::Stdout(BufWriter::with_capacity(BUFFER_BYTES, io::stdout()))),
+            Some(p) if p == Path::new("-") => Output::open(None),
+            Some(p) => Ok(Output::File(AtomicFile::create(p)?)),
+        }
+    }
+
+    pub fn commit(self) -> io::Result<()> {
+        match self {
+            Output::Stdout(mut w) => w.flush(),
+            Output::File(f) => f.commit(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File(f) => f.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.write_all(buf),
+            Output::File(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File(f) => f.flush(),
+        }
+    }
+}
+
+/// Writes a small file (report, state) atomically in one go.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
+/// True when two paths name the same existing file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn nothing_appears_until_commit_and_drop_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"line\n").unwrap();
+        assert!(!path.exists());
+        drop(f);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "the temporary file is removed");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"line\n").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"line\n");
+    }
+
+    #[test]
+    fn gz_suffix_gzips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson.gz");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"{}\n").unwrap();
+        f.commit().unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(fs::File::open(&path).unwrap()).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "{}\n");
+    }
+}
+
+/// The `--rejects` NDJSON file, or nothing when it was not asked for.
+pub struct RejectsFile {
+    file: Option<AtomicFile>,
+}
+
+impl RejectsFile {
+    pub fn open(path: Option<&Path>) -> io::Result<RejectsFile> {
+        Ok(RejectsFile { file: path.map(AtomicFile::create).transpose()? })
+    }
+
+    pub fn none() -> RejectsFile {
+        RejectsFile { file: None }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Appends complete lines.
+    pub fn write(&mut self, lines: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) if !lines.is_empty() => f.write_all(lines),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn commit(self) -> io::Result<()> {
+        self.file.map_or(Ok(()), AtomicFile::commit)
+    }
+}
