@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit_codes;
+pub mod import_api;
 pub mod input;
 pub mod json;
 pub mod output;

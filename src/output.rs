@@ -20,7 +20,7 @@ pub struct AtomicFile {
 
 enum Writer {
     Plain(BufWriter<NamedTempFile>),
-    Gzip(GzEncoder<BufWriter<NamedTempFile>>),
+    Gzip(Box<GzEncoder<BufWriter<NamedTempFile>>>),
 }
 
 impl AtomicFile {
@@ -33,8 +33,11 @@ impl AtomicFile {
         let temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
         let buffered = BufWriter::with_capacity(BUFFER_BYTES, temp);
         let gzip = path.extension().is_some_and(|e| e == "gz");
-        let writer =
-            if gzip { Writer::Gzip(GzEncoder::new(buffered, Compression::new(6))) } else { Writer::Plain(buffered) };
+        let writer = if gzip {
+            Writer::Gzip(Box::new(GzEncoder::new(buffered, Compression::new(6))))
+        } else {
+            Writer::Plain(buffered)
+        };
         Ok(AtomicFile { path: path.to_path_buf(), writer: Some(writer) })
     }
 
@@ -53,7 +56,7 @@ impl AtomicFile {
     fn writer(&mut self) -> &mut dyn Write {
         match self.writer.as_mut().expect("not committed") {
             Writer::Plain(w) => w,
-            Writer::Gzip(w) => w,
+            Writer::Gzip(w) => w.as_mut(),
         }
     }
 }
@@ -75,7 +78,7 @@ impl Write for AtomicFile {
 /// Where NDJSON goes: stdout, or a file committed at the end.
 pub enum Output {
     Stdout(BufWriter<Stdout>),
-    File(AtomicFile),
+    File(Box<AtomicFile>),
 }
 
 impl Output {
@@ -84,7 +87,7 @@ impl Output {
         match path {
             None => Ok(Output::Stdout(BufWriter::with_capacity(BUFFER_BYTES, io::stdout()))),
             Some(p) if p == Path::new("-") => Output::open(None),
-            Some(p) => Ok(Output::File(AtomicFile::create(p)?)),
+            Some(p) => Ok(Output::File(Box::new(AtomicFile::create(p)?))),
         }
     }
 
@@ -134,6 +137,37 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// The `--rejects` NDJSON file, or nothing when it was not asked for.
+pub struct RejectsFile {
+    file: Option<AtomicFile>,
+}
+
+impl RejectsFile {
+    pub fn open(path: Option<&Path>) -> io::Result<RejectsFile> {
+        Ok(RejectsFile { file: path.map(AtomicFile::create).transpose()? })
+    }
+
+    pub fn none() -> RejectsFile {
+        RejectsFile { file: None }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Appends complete lines.
+    pub fn write(&mut self, lines: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) if !lines.is_empty() => f.write_all(lines),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn commit(self) -> io::Result<()> {
+        self.file.map_or(Ok(()), AtomicFile::commit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,36 +198,5 @@ mod tests {
         let mut text = String::new();
         flate2::read::GzDecoder::new(fs::File::open(&path).unwrap()).read_to_string(&mut text).unwrap();
         assert_eq!(text, "{}\n");
-    }
-}
-
-/// The `--rejects` NDJSON file, or nothing when it was not asked for.
-pub struct RejectsFile {
-    file: Option<AtomicFile>,
-}
-
-impl RejectsFile {
-    pub fn open(path: Option<&Path>) -> io::Result<RejectsFile> {
-        Ok(RejectsFile { file: path.map(AtomicFile::create).transpose()? })
-    }
-
-    pub fn none() -> RejectsFile {
-        RejectsFile { file: None }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.file.is_some()
-    }
-
-    /// Appends complete lines.
-    pub fn write(&mut self, lines: &[u8]) -> io::Result<()> {
-        match &mut self.file {
-            Some(f) if !lines.is_empty() => f.write_all(lines),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn commit(self) -> io::Result<()> {
-        self.file.map_or(Ok(()), AtomicFile::commit)
     }
 }

@@ -6,9 +6,9 @@
 //! `threads × CHANNEL_CHUNKS × CHUNK_BYTES` however large the input.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use crate::avro::AvroFile;
 use crate::input::InputFile;
@@ -31,13 +31,21 @@ pub struct Settings {
 }
 
 /// A piece of one file's output.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Chunk {
+    /// The file's Currents event type.
+    pub event_type: Arc<str>,
     /// Complete NDJSON lines.
     pub lines: Vec<u8>,
     pub events: usize,
     /// Complete rejects-file lines.
     pub rejects: Vec<u8>,
+}
+
+impl Chunk {
+    fn new(event_type: Arc<str>) -> Chunk {
+        Chunk { event_type, lines: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4), events: 0, rejects: Vec::new() }
+    }
 }
 
 /// How a file ended.
@@ -119,7 +127,7 @@ fn drain<E>(
 
 /// Converts one file, streaming chunks then `Done`. Never panics: a decoder panic fails the file.
 fn convert_file(input: &InputFile, settings: &Settings, sender: &SyncSender<Message>) {
-    let mut out = FileOutput { sender, chunk: Chunk::default(), closed: false };
+    let mut out = FileOutput { sender, chunk: Chunk::new(Arc::from("")), closed: false };
     let mut result = FileResult {
         status: FileStatus::Read,
         event_type: input.event_type.clone(),
@@ -164,6 +172,7 @@ fn convert_records(input: &InputFile, settings: &Settings, out: &mut FileOutput,
     result.codec = Some(file.codec.clone());
     let event_type = input.event_type.clone().unwrap_or_else(|| file.event_type_from_schema().to_string());
     result.event_type = Some(event_type.clone());
+    out.chunk.event_type = Arc::from(event_type.as_str());
     if !settings.selection.selects(&event_type) {
         result.status = FileStatus::Unselected;
         return;
@@ -232,10 +241,8 @@ impl FileOutput<'_> {
         if self.chunk.lines.is_empty() && self.chunk.rejects.is_empty() {
             return;
         }
-        let chunk = std::mem::replace(
-            &mut self.chunk,
-            Chunk { lines: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4), events: 0, rejects: Vec::new() },
-        );
+        let next = Chunk::new(Arc::clone(&self.chunk.event_type));
+        let chunk = std::mem::replace(&mut self.chunk, next);
         self.send(Message::Chunk(chunk));
     }
 

@@ -118,6 +118,8 @@ pub struct Report {
     pub upload: Option<UploadCounts>,
     pub by_event_type: BTreeMap<String, TypeCounts>,
     pub elapsed_seconds: f64,
+    /// Why the run failed as a whole although everything was accounted for (e.g. 401).
+    pub fatal: Option<String>,
     /// Extra lines for the summary (the upload destination, dry-run figures, warnings).
     pub notes: Vec<String>,
 }
@@ -254,7 +256,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -267,8 +269,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Report {
-        let mut r = Report::default();
-        r.files_read = 2;
+        let mut r = Report { files_read: 2, ..Default::default() };
         r.events.count(&Outcome::Emit);
         r.events.count(&Outcome::Emit);
         r.events.count(&Outcome::Skip(SkipReason::NoExternalUserId));

@@ -33,7 +33,7 @@ pub fn execute(run: Run<'_>, mut sink: Box<dyn Sink>, rejects: &mut RejectsFile)
             Message::Chunk(chunk) => {
                 progress.add_events(chunk.events as u64);
                 rejects.write(&chunk.rejects).map_err(SinkError::Rejects)?;
-                sink.write(index, &chunk.lines, chunk.events, rejects)?;
+                sink.write(index, &chunk.event_type, &chunk.lines, chunk.events, rejects)?;
             }
             Message::Done(result) => {
                 finished[index] = true;
@@ -54,10 +54,11 @@ pub fn execute(run: Run<'_>, mut sink: Box<dyn Sink>, rejects: &mut RejectsFile)
     report.files_not_started = finished.iter().filter(|f| !**f).count() as u64;
     let result = result.and_then(|()| {
         let summary = sink.finish(rejects)?;
-        if let Some(ledger) = ledger.as_deref_mut() {
+        if let Some(ledger) = &mut ledger {
             ledger.settle(summary.settled.iter().map(|i| &files[*i]));
         }
         report.upload = summary.upload;
+        report.fatal = summary.fatal;
         report.notes.extend(summary.notes);
         Ok(())
     });

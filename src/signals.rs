@@ -36,6 +36,11 @@ impl Interrupt {
         &self.stop
     }
 
+    /// The same flag, for threads that outlive a borrow.
+    pub fn shared_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
     /// The exit code owed to a signal received, if any.
     pub fn exit_code(&self) -> Option<ExitCode> {
         if self.sigint.load(Ordering::Relaxed) {

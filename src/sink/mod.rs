@@ -1,11 +1,13 @@
 //! Where emitted events go. One module per destination, behind one trait (as hyperfine's
 //! exporters): NDJSON to a file or stdout, Mixpanel's `/import`, or a dry run of it.
 
+pub mod batch;
 pub mod dry_run;
 pub mod mixpanel;
 pub mod ndjson;
 
 use std::io;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -28,12 +30,22 @@ pub struct SinkSummary {
     pub upload: Option<UploadCounts>,
     /// Complete files settled at the very end (output committed).
     pub settled: Vec<usize>,
+    /// A reason the run must end as a failure (exit 1) once everything is written.
+    pub fatal: Option<String>,
     pub notes: Vec<String>,
 }
 
 pub trait Sink {
-    /// Takes `count` events, complete NDJSON lines, that came from input file number `file`.
-    fn write(&mut self, file: usize, lines: &[u8], count: usize, rejects: &mut RejectsFile) -> Result<(), SinkError>;
+    /// Takes `count` events, complete NDJSON lines, that came from input file number `file`
+    /// (of Currents type `event_type`).
+    fn write(
+        &mut self,
+        file: usize,
+        event_type: &Arc<str>,
+        lines: &[u8],
+        count: usize,
+        rejects: &mut RejectsFile,
+    ) -> Result<(), SinkError>;
 
     /// Every event of input file number `file` has been handed over; `complete` is false when
     /// the file failed mid-way (such a file is never entered in the state ledger).

@@ -1,6 +1,7 @@
 //! NDJSON to stdout or a file (`.gz` gzips), committed atomically at the end.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::output::{Output, RejectsFile};
 use crate::sink::{Sink, SinkError, SinkSummary};
@@ -20,6 +21,7 @@ impl Sink for NdjsonSink {
     fn write(
         &mut self,
         _file: usize,
+        _event_type: &Arc<str>,
         lines: &[u8],
         _count: usize,
         _rejects: &mut RejectsFile,

@@ -3,6 +3,8 @@
 //! Arguments are parsed by hand: the testkit deliberately has no CLI dependencies.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -24,7 +26,16 @@ tree defaults: --seed 42 --files-per-type 2 --events-per-file 200, all codecs, a
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let mut out = String::new();
+    let result = run(&args, &mut out);
+    // Written in one go at the end; a closed pipe (`| head`) is not an error.
+    if let Err(e) = std::io::stdout().lock().write_all(out.as_bytes())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("c2m-fixtures: stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("c2m-fixtures: {msg}\n\n{USAGE}");
@@ -46,20 +57,20 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
-fn run(args: &[String]) -> Result<(), Failure> {
+fn run(args: &[String], out: &mut String) -> Result<(), Failure> {
     let Some(cmd) = args.first() else {
         return Err(usage("missing command"));
     };
     let rest = &args[1..];
     match cmd.as_str() {
-        "tree" => tree(rest),
-        "broken" => broken_corpus(rest),
+        "tree" => tree(rest, out),
+        "broken" => broken_corpus(rest, out),
         "schema" => {
             let [ty] = rest else {
                 return Err(usage("schema takes one EVENT_TYPE"));
             };
             let s = fixtures::schema_json(ty).ok_or_else(|| usage(format!("no embedded schema for {ty:?}")))?;
-            println!("{s}");
+            let _ = writeln!(out, "{s}");
             Ok(())
         }
         "types" => {
@@ -69,11 +80,13 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 _ => return Err(usage("types takes only --all")),
             };
             let list: Vec<&str> = if all { fixtures::known_types() } else { fixtures::default_types().to_vec() };
-            list.iter().for_each(|t| println!("{t}"));
+            list.iter().for_each(|t| {
+                let _ = writeln!(out, "{t}");
+            });
             Ok(())
         }
         "-h" | "--help" | "help" => {
-            println!("{USAGE}");
+            let _ = writeln!(out, "{USAGE}");
             Ok(())
         }
         other => Err(usage(format!("unknown command {other:?}"))),
@@ -96,7 +109,7 @@ fn list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn tree(args: &[String]) -> Result<(), Failure> {
+fn tree(args: &[String], text: &mut String) -> Result<(), Failure> {
     let mut opts = TreeOptions::default();
     let mut out: Option<PathBuf> = None;
     let mut manifest: Option<PathBuf> = None;
@@ -133,14 +146,15 @@ fn tree(args: &[String]) -> Result<(), Failure> {
     let started = Instant::now();
     let summary = fixtures::generate_tree(&out, &opts).map_err(|e| Failure::Io(format!("{}: {e}", out.display())))?;
     for f in &summary.edge_cases {
-        print_edge(f, &out, verbose);
+        print_edge(text, f, &out, verbose);
     }
     if let Some(path) = &manifest {
         let text = serde_json::to_string_pretty(&manifest_json(&summary.edge_cases)).expect("JSON");
         std::fs::write(path, text + "\n").map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
     }
     let codecs: Vec<String> = summary.codecs.iter().map(|(c, n)| format!("{c}={n}")).collect();
-    println!(
+    let _ = writeln!(
+        text,
         "wrote {} files, {} events, {} types, {:.1} MB to {} in {:.2}s (codecs: {}; edge-case files: {})",
         summary.files_written,
         summary.events_written,
@@ -158,16 +172,24 @@ fn relative<'a>(path: &'a Path, root: &Path) -> &'a Path {
     path.strip_prefix(root).unwrap_or(path)
 }
 
-fn print_edge(f: &EdgeFile, root: &Path, verbose: bool) {
+fn print_edge(text: &mut String, f: &EdgeFile, root: &Path, verbose: bool) {
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     for r in &f.records {
         *tally.entry(r.expect.to_string()).or_default() += 1;
     }
     let tally: Vec<String> = tally.iter().map(|(k, n)| format!("{k}={n}")).collect();
-    println!("edge  {}  [{}; {}; {}]  {}", relative(&f.path, root).display(), f.event_type, f.codec, tally.join(" "), f.about);
+    let _ = writeln!(
+        text,
+        "edge  {}  [{}; {}; {}]  {}",
+        relative(&f.path, root).display(),
+        f.event_type,
+        f.codec,
+        tally.join(" "),
+        f.about
+    );
     if verbose {
         for (i, r) in f.records.iter().enumerate() {
-            println!("        #{i:<3} {:<40} {}", r.expect.to_string(), r.label.escape_debug());
+            let _ = writeln!(text, "        #{i:<3} {:<40} {}", r.expect.to_string(), r.label.escape_debug());
         }
     }
 }
@@ -187,15 +209,22 @@ fn manifest_json(files: &[EdgeFile]) -> serde_json::Value {
     )
 }
 
-fn broken_corpus(args: &[String]) -> Result<(), Failure> {
+fn broken_corpus(args: &[String], text: &mut String) -> Result<(), Failure> {
     let [dir] = args else {
         return Err(usage("broken takes one OUT_DIR"));
     };
     let dir = PathBuf::from(dir);
     let written = broken::write_corpus(&dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
     for (path, b) in &written {
-        println!("broken  {}  ({} bytes, {} intact records)  {}", relative(path, &dir).display(), b.bytes.len(), b.intact_records, b.about);
+        let _ = writeln!(
+            text,
+            "broken  {}  ({} bytes, {} intact records)  {}",
+            relative(path, &dir).display(),
+            b.bytes.len(),
+            b.intact_records,
+            b.about
+        );
     }
-    println!("wrote {} broken files to {}", written.len(), dir.display());
+    let _ = writeln!(text, "wrote {} broken files to {}", written.len(), dir.display());
     Ok(())
 }
