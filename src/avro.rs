@@ -53,6 +53,8 @@ pub struct AvroFile {
     pub schema_name: String,
     /// Top-level field names in writer-schema order.
     pub field_names: Vec<String>,
+    /// Each field's Avro type, written `string`, `string?` (nullable), `array<string>?`, …
+    pub field_types: Vec<String>,
     /// The writer schema, as written in the file header.
     pub schema_json: String,
     /// `null`, `deflate`, `snappy`, `zstandard`, `bzip2` or `xz`.
@@ -87,6 +89,7 @@ impl AvroFile {
         Ok(AvroFile {
             schema_name: record.name.fullname(None),
             field_names: record.fields.iter().map(|f| f.name.clone()).collect(),
+            field_types: record.fields.iter().map(|f| type_name(&f.schema)).collect(),
             schema_json: metadata.schema,
             codec: metadata.codec,
             records: reader.into_deser_iter(),
@@ -99,6 +102,37 @@ impl AvroFile {
     /// `dataexport.<anything>.inner.` prefix.
     pub fn event_type_from_schema(&self) -> &str {
         event_type_from_schema_name(&self.schema_name)
+    }
+
+    /// Counts the remaining records from block headers alone, without decoding them.
+    pub fn count_records(path: &Path) -> Result<u64, ReadError> {
+        let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, File::open(path).map_err(ReadError::Open)?);
+        read_metadata(&mut input)?;
+        let mut sync = [0u8; 16];
+        input.read_exact(&mut sync).map_err(|_| ReadError::Header("truncated header".into()))?;
+        let mut records: u64 = 0;
+        let broken = |records: u64, message: &str| ReadError::Decode { records, message: message.to_string() };
+        loop {
+            let count = match read_long(&mut input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(records),
+                Err(_) => return Err(broken(records, "bad block header")),
+            };
+            let size = read_long(&mut input).map_err(|_| broken(records, "truncated block header"))?;
+            if count < 0 || size < 0 {
+                return Err(broken(records, "negative block count or size"));
+            }
+            let skipped = io::copy(&mut (&mut input).take(size as u64), &mut io::sink())
+                .map_err(|e| broken(records, &e.to_string()))?;
+            let mut marker = [0u8; 16];
+            if skipped != size as u64 || input.read_exact(&mut marker).is_err() {
+                return Err(broken(records, "truncated block"));
+            }
+            if marker != sync {
+                return Err(broken(records, "block sync marker does not match the header's"));
+            }
+            records += count as u64;
+        }
     }
 
     /// The next record, or the error that ended the file. The record is valid until the next call.
@@ -139,6 +173,28 @@ fn short(error: &apache_avro::Error) -> String {
     text
 }
 
+/// A compact type name for people: `string`, `string?` for `["null", "string"]`, `array<float>`.
+pub fn type_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Union(union) => {
+            let variants = union.variants();
+            let others: Vec<String> = variants.iter().filter(|v| **v != Schema::Null).map(type_name).collect();
+            let nullable = others.len() < variants.len();
+            match (others.len(), nullable) {
+                (1, true) => format!("{}?", others[0]),
+                _ => format!("union<{}>{}", others.join(","), if nullable { "?" } else { "" }),
+            }
+        }
+        Schema::Array(array) => format!("array<{}>", type_name(&array.items)),
+        Schema::Map(map) => format!("map<{}>", type_name(&map.types)),
+        Schema::Record(record) => format!("record {}", record.name.name()),
+        Schema::Enum(e) => format!("enum {}", e.name.name()),
+        Schema::Fixed(f) => format!("fixed({})", f.size),
+        Schema::Ref { name } => name.name().to_string(),
+        other => schema_kind(other).to_string(),
+    }
+}
+
 fn schema_kind(schema: &Schema) -> &'static str {
     match schema {
         Schema::Null => "null",
@@ -154,6 +210,11 @@ fn schema_kind(schema: &Schema) -> &'static str {
         Schema::Union(_) => "a union",
         Schema::Enum(_) => "an enum",
         Schema::Fixed(_) => "fixed",
+        Schema::Uuid(_) => "uuid",
+        Schema::Date => "date",
+        Schema::TimestampMillis | Schema::LocalTimestampMillis => "timestamp-millis",
+        Schema::TimestampMicros | Schema::LocalTimestampMicros => "timestamp-micros",
+        Schema::Decimal(_) | Schema::BigDecimal => "decimal",
         _ => "a logical type",
     }
 }

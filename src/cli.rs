@@ -195,6 +195,10 @@ pub struct InspectArgs {
     #[arg(long, value_name = "TYPE")]
     pub schema: Option<String>,
 
+    /// Read only headers and block counts: no time range, no user share
+    #[arg(long)]
+    pub fast: bool,
+
     /// Files read in parallel [default: all cores]
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,

@@ -16,7 +16,11 @@ impl UsageError {
 /// True when the error chain holds a broken pipe: the reader of stdout went away (`| head`),
 /// which is not a failure.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    use std::io::{Error, ErrorKind};
+    error.chain().any(|cause| {
+        cause.downcast_ref::<Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(ErrorKind::BrokenPipe))
+    })
 }

@@ -46,7 +46,9 @@ pub fn base_url(region: Region, api_url: Option<&str>) -> Result<String, Endpoin
         } else {
             authority.split(':').next().unwrap_or_default().to_string()
         };
-        let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+        let loopback = host == "localhost"
+            || host == "[::1]"
+            || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
         return if loopback { Ok(url.to_string()) } else { Err(EndpointError::PlainHttp(url.to_string())) };
     }
     if url.starts_with("https://") && url.len() > "https://".len() {
@@ -356,6 +358,7 @@ mod tests {
         assert_eq!(backoff(base, 3, 0.0), Duration::from_secs(16));
         assert_eq!(backoff(base, 9, 0.0), Duration::from_secs(60));
         assert_eq!(backoff(base, 1, 1.0), Duration::from_secs(6));
-        assert_eq!(backoff(Duration::from_millis(5), 40, 0.0), Duration::from_millis(5 * 65536));
+        assert_eq!(backoff(Duration::from_millis(5), 3, 0.0), Duration::from_millis(40));
+        assert_eq!(backoff(Duration::from_millis(5), 40, 0.0), Duration::from_secs(60));
     }
 }

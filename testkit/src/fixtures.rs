@@ -32,8 +32,8 @@ use apache_avro::types::Value as AvroValue;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde_json::{Map, Value as Json, json};
 
-pub use edge::{EdgeFile, EdgeRecord, Expect, write_edge_cases};
-pub use records::gen_record;
+pub use edge::{EDGE_HOUR, EDGE_PARTITION, EdgeFile, EdgeRecord, Expect, PLACEHOLDERS, write_edge_cases};
+pub use records::{gen_record, json_f32};
 
 /// The integration folder every generated Braze path starts with (S3 connector, cluster prod-01).
 pub const INTEGRATION: &str = "dataexport.prod-01.S3.integration.5a1b2c3d4e5f";
@@ -917,6 +917,19 @@ pub struct Outcomes {
     pub rejected: BTreeMap<String, u64>,
 }
 
+/// One regular file of a generated tree.
+#[derive(Clone, Debug)]
+pub struct GeneratedFile {
+    pub path: PathBuf,
+    pub event_type: String,
+    pub codec: Codec,
+    /// The `date=` folder, `YYYY-MM-DD-HH`.
+    pub date_hour: String,
+    pub events: usize,
+    /// Records whose `external_user_id` is null (the transform skips them).
+    pub without_external_user_id: usize,
+}
+
 /// What [`generate_tree`] wrote.
 #[derive(Clone, Debug, Default)]
 pub struct TreeSummary {
@@ -927,8 +940,8 @@ pub struct TreeSummary {
     pub per_type: BTreeMap<String, TypeCounts>,
     /// Files per codec name.
     pub codecs: BTreeMap<String, usize>,
-    /// Regular (non-edge) files: path, event type, codec, record count.
-    pub files: Vec<(PathBuf, String, Codec, usize)>,
+    /// Regular (non-edge) files, in writing order.
+    pub files: Vec<GeneratedFile>,
     /// Edge-case files, empty unless asked for.
     pub edge_cases: Vec<EdgeFile>,
 }
@@ -936,22 +949,19 @@ pub struct TreeSummary {
 impl TreeSummary {
     /// Expected `events` outcome for the whole tree when the types for which `selected` is true
     /// are converted, with no `--since/--until`, `--token` or `--drop-property`, and a clock
-    /// before 2034. Regular records emit unless their `external_user_id` is null; edge records
-    /// follow their [`Expect`].
+    /// after 2026-11-01T01:00Z and before 2034. Regular records emit unless their
+    /// `external_user_id` is null; edge records follow their [`Expect`].
     pub fn expected(&self, selected: impl Fn(&str) -> bool) -> Outcomes {
         let mut o = Outcomes::default();
-        for (_, ty, _, n) in &self.files {
-            if selected(ty) {
-                o.read += *n as u64;
-            }
+        let mut skipped = 0;
+        for f in self.files.iter().filter(|f| selected(&f.event_type)) {
+            o.read += f.events as u64;
+            skipped += f.without_external_user_id as u64;
         }
-        for (ty, c) in &self.per_type {
-            if !selected(ty) || c.without_external_user_id == 0 {
-                continue;
-            }
-            *o.skipped.entry("no_external_user_id".into()).or_default() += c.without_external_user_id;
+        o.emitted = o.read - skipped;
+        if skipped > 0 {
+            o.skipped.insert("no_external_user_id".into(), skipped);
         }
-        o.emitted = o.read - o.skipped.values().sum::<u64>();
         for f in &self.edge_cases {
             if !selected(&f.event_type) {
                 continue;
@@ -1014,12 +1024,20 @@ pub fn generate_tree(root: &Path, opts: &TreeOptions) -> io::Result<TreeSummary>
             let partition = rng.below(offsets.len() as u64) as u32;
             let offset = offsets[partition as usize] + rng.below(50_000);
             offsets[partition as usize] = offset + recs.len() as u64;
-            let path = braze_path(root, ty, &date_hour(hour), partition, offset);
+            let folder = date_hour(hour);
+            let path = braze_path(root, ty, &folder, partition, offset);
             let bytes = encode_json_file(&schema, &recs, &WriteOptions::new(codec))?;
             write_bytes_file(&path, &bytes)?;
             summary.add(ty, codec, recs.len(), bytes.len());
             summary.per_type.get_mut(ty.as_str()).expect("just added").without_external_user_id += nulls as u64;
-            summary.files.push((path, ty.clone(), codec, recs.len()));
+            summary.files.push(GeneratedFile {
+                path,
+                event_type: ty.clone(),
+                codec,
+                date_hour: folder,
+                events: recs.len(),
+                without_external_user_id: nulls,
+            });
         }
     }
     if opts.edge_cases {
