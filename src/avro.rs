@@ -29,7 +29,7 @@ const READ_BUFFER_BYTES: usize = 256 * 1024;
 #[derive(Debug, Error)]
 pub enum ReadError {
     #[error("cannot open: {0}")]
-    Open(#[source] io::Error),
+    Open(io::Error),
     #[error("the file is empty")]
     Empty,
     #[error("not an Avro object container file: {0}")]
@@ -48,7 +48,7 @@ pub fn init() {
 }
 
 /// An open Currents file, positioned at its first record.
-pub struct AvroFile {
+pub struct AvroFile<R: Read = BufReader<File>> {
     /// The writer schema's record full name, e.g. `dataexport.S3.inner.users.messages.email.Send`.
     pub schema_name: String,
     /// Top-level field names in writer-schema order.
@@ -59,12 +59,12 @@ pub struct AvroFile {
     pub schema_json: String,
     /// `null`, `deflate`, `snappy`, `zstandard`, `bzip2` or `xz`.
     pub codec: String,
-    records: apache_avro::reader::ReaderDeser<'static, BufReader<File>, DecodedRecord>,
+    records: apache_avro::reader::ReaderDeser<'static, R, DecodedRecord>,
     current: Option<Record>,
     decoded: u64,
 }
 
-impl fmt::Debug for AvroFile {
+impl<R: Read> fmt::Debug for AvroFile<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AvroFile").field("schema_name", &self.schema_name).field("codec", &self.codec).finish()
     }
@@ -72,13 +72,25 @@ impl fmt::Debug for AvroFile {
 
 impl AvroFile {
     pub fn open(path: &Path) -> Result<AvroFile, ReadError> {
-        let mut file = File::open(path).map_err(ReadError::Open)?;
+        let file = File::open(path).map_err(ReadError::Open)?;
         if file.metadata().map_err(ReadError::Open)?.len() == 0 {
             return Err(ReadError::Empty);
         }
-        let metadata = read_metadata(&mut BufReader::new(&mut file))?;
-        file.seek(SeekFrom::Start(0)).map_err(ReadError::Open)?;
-        let reader = apache_avro::Reader::new(BufReader::with_capacity(READ_BUFFER_BYTES, file))
+        AvroFile::from_reader(file)
+    }
+
+    /// Counts the remaining records from block headers alone, without decoding them.
+    pub fn count_records(path: &Path) -> Result<u64, ReadError> {
+        count_records(BufReader::with_capacity(READ_BUFFER_BYTES, File::open(path).map_err(ReadError::Open)?))
+    }
+}
+
+impl<T: Read + Seek> AvroFile<BufReader<T>> {
+    /// Reads a container from any seekable source (a file, bytes in memory).
+    pub fn from_reader(mut input: T) -> Result<AvroFile<BufReader<T>>, ReadError> {
+        let metadata = read_metadata(&mut BufReader::new(&mut input))?;
+        input.seek(SeekFrom::Start(0)).map_err(ReadError::Open)?;
+        let reader = apache_avro::Reader::new(BufReader::with_capacity(READ_BUFFER_BYTES, input))
             .map_err(|e| ReadError::Header(short(&e)))?;
         let Schema::Record(record) = reader.writer_schema() else {
             return Err(ReadError::NotARecord(schema_kind(reader.writer_schema()).to_string()));
@@ -97,42 +109,13 @@ impl AvroFile {
             decoded: 0,
         })
     }
+}
 
+impl<R: Read> AvroFile<R> {
     /// The Currents event type named by the schema: its full name less any
     /// `dataexport.<anything>.inner.` prefix.
     pub fn event_type_from_schema(&self) -> &str {
         event_type_from_schema_name(&self.schema_name)
-    }
-
-    /// Counts the remaining records from block headers alone, without decoding them.
-    pub fn count_records(path: &Path) -> Result<u64, ReadError> {
-        let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, File::open(path).map_err(ReadError::Open)?);
-        read_metadata(&mut input)?;
-        let mut sync = [0u8; 16];
-        input.read_exact(&mut sync).map_err(|_| ReadError::Header("truncated header".into()))?;
-        let mut records: u64 = 0;
-        let broken = |records: u64, message: &str| ReadError::Decode { records, message: message.to_string() };
-        loop {
-            let count = match read_long(&mut input) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(records),
-                Err(_) => return Err(broken(records, "bad block header")),
-            };
-            let size = read_long(&mut input).map_err(|_| broken(records, "truncated block header"))?;
-            if count < 0 || size < 0 {
-                return Err(broken(records, "negative block count or size"));
-            }
-            let skipped = io::copy(&mut (&mut input).take(size as u64), &mut io::sink())
-                .map_err(|e| broken(records, &e.to_string()))?;
-            let mut marker = [0u8; 16];
-            if skipped != size as u64 || input.read_exact(&mut marker).is_err() {
-                return Err(broken(records, "truncated block"));
-            }
-            if marker != sync {
-                return Err(broken(records, "block sync marker does not match the header's"));
-            }
-            records += count as u64;
-        }
     }
 
     /// The next record, or the error that ended the file. The record is valid until the next call.
@@ -150,6 +133,36 @@ impl AvroFile {
     }
 }
 
+/// Counts records from block headers alone, without decoding them.
+fn count_records(mut input: impl Read) -> Result<u64, ReadError> {
+    read_metadata(&mut input)?;
+    let mut sync = [0u8; 16];
+    input.read_exact(&mut sync).map_err(|_| ReadError::Header("truncated header".into()))?;
+    let mut records: u64 = 0;
+    let broken = |records: u64, message: &str| ReadError::Decode { records, message: message.to_string() };
+    loop {
+        let count = match read_long(&mut input) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(records),
+            Err(_) => return Err(broken(records, "bad block header")),
+        };
+        let size = read_long(&mut input).map_err(|_| broken(records, "truncated block header"))?;
+        if count < 0 || size < 0 {
+            return Err(broken(records, "negative block count or size"));
+        }
+        let skipped = io::copy(&mut (&mut input).take(size as u64), &mut io::sink())
+            .map_err(|e| broken(records, &e.to_string()))?;
+        let mut marker = [0u8; 16];
+        if skipped != size as u64 || input.read_exact(&mut marker).is_err() {
+            return Err(broken(records, "truncated block"));
+        }
+        if marker != sync {
+            return Err(broken(records, "block sync marker does not match the header's"));
+        }
+        records += count as u64;
+    }
+}
+
 pub fn event_type_from_schema_name(full_name: &str) -> &str {
     if let Some(rest) = full_name.strip_prefix("dataexport.")
         && let Some(at) = rest.find(".inner.")
@@ -161,7 +174,10 @@ pub fn event_type_from_schema_name(full_name: &str) -> &str {
 
 /// Decoder errors can embed whole schemas; keep messages to a readable line.
 fn short(error: &apache_avro::Error) -> String {
-    let mut text = error.to_string().replace('\n', " ");
+    let mut text = error
+        .to_string()
+        .replace('\n', " ")
+        .replace(". Change the limit using `apache_avro::util::max_allocation_bytes`", ": a corrupt length?");
     if text.len() > 300 {
         let mut cut = 300;
         while !text.is_char_boundary(cut) {

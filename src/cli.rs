@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::secret::Secret;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "currents2mixpanel",
@@ -66,7 +68,7 @@ pub struct CommonArgs {
 
     /// Mixpanel project token: added to every event as `token` (and used to authenticate uploads)
     #[arg(long, env = "MIXPANEL_TOKEN", hide_env_values = true, value_name = "TOKEN", help_heading = "Mapping")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// Write every rejected or failed event to FILE (NDJSON, with reason and message)
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -131,7 +133,7 @@ pub struct UploadArgs {
         value_name = "USER:SECRET",
         help_heading = "Mixpanel"
     )]
-    pub service_account: Option<String>,
+    pub service_account: Option<Secret>,
 
     /// Project id (with --service-account)
     #[arg(long, env = "MIXPANEL_PROJECT_ID", value_name = "ID", help_heading = "Mixpanel")]
@@ -139,7 +141,7 @@ pub struct UploadArgs {
 
     /// Project API secret (deprecated by Mixpanel; retired on 2027-03-03)
     #[arg(long, env = "MIXPANEL_API_SECRET", hide_env_values = true, value_name = "SECRET", help_heading = "Mixpanel")]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 
     /// Convert and batch everything, send nothing; preview events on stdout
     #[arg(long, help_heading = "Mixpanel")]
@@ -224,5 +226,26 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_of_parsed_arguments_never_shows_secrets() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "currents2mixpanel",
+            "upload",
+            "x",
+            "--service-account",
+            "bot:sa-SECRET",
+            "--project-id",
+            "1",
+            "--secret",
+            "api-SECRET",
+            "--token",
+            "tok-SECRET",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

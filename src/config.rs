@@ -13,7 +13,6 @@ use crate::error::UsageError;
 use crate::input::{self, InputFile};
 use crate::output;
 use crate::pipeline::Settings;
-use crate::secret::Secret;
 use crate::selection::Selection;
 use crate::timestamp;
 use crate::transform::{REQUIRED_PROPERTIES, TransformOptions};
@@ -64,7 +63,10 @@ impl Common {
             Some(path) => load_event_names(path)?,
             None => HashMap::new(),
         };
-        let files = input::collect(&args.inputs)?;
+        let files = input::collect(&args.inputs).map_err(|e| match e {
+            input::InputError::BadPattern { .. } => anyhow::Error::new(UsageError::new(e.to_string())),
+            other => other.into(),
+        })?;
         let outputs: Vec<&Path> = outputs
             .iter()
             .copied()
@@ -76,7 +78,7 @@ impl Common {
         let transform = TransformOptions {
             event_names,
             drop_properties: args.drop_property.iter().cloned().collect(),
-            token: args.token.clone().filter(|t| !t.is_empty()).map(Secret::new),
+            token: args.token.clone().filter(|t| !t.expose().is_empty()),
             since,
             until,
         };

@@ -26,6 +26,8 @@ pub enum EndpointError {
         "--api-url {0:?} uses plain http://, which is only allowed for a loopback host (127.0.0.1, localhost, [::1])"
     )]
     PlainHttp(String),
+    #[error("--api-url must not carry credentials (user@host); use the auth flags")]
+    UserInfo,
 }
 
 /// The base URL for a region, or the user's override (validated).
@@ -39,8 +41,13 @@ pub fn base_url(region: Region, api_url: Option<&str>) -> Result<String, Endpoin
         .to_string());
     };
     let url = url.trim_end_matches('/');
-    if let Some(rest) = url.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or_default();
+    let authority =
+        url.split_once("://").map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    // `http://127.0.0.1@evil.example` is a request to evil.example.
+    if authority.contains('@') {
+        return Err(EndpointError::UserInfo);
+    }
+    if url.starts_with("http://") {
         let host = if authority.starts_with('[') {
             authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
         } else {
@@ -295,6 +302,9 @@ mod tests {
         assert!(matches!(base_url(Region::Us, Some("http://example.com")), Err(EndpointError::PlainHttp(_))));
         assert!(matches!(base_url(Region::Us, Some("http://127.0.0.1.evil.com")), Err(EndpointError::PlainHttp(_))));
         assert!(matches!(base_url(Region::Us, Some("ftp://x")), Err(EndpointError::NotHttp(_))));
+        assert_eq!(base_url(Region::Us, Some("http://127.0.0.1:1@evil.example")), Err(EndpointError::UserInfo));
+        assert_eq!(base_url(Region::Us, Some("http://[::1]@evil.example")), Err(EndpointError::UserInfo));
+        assert_eq!(base_url(Region::Us, Some("https://u:p@proxy.internal")), Err(EndpointError::UserInfo));
         assert_eq!(base_url(Region::Us, Some("https://proxy.internal")).unwrap(), "https://proxy.internal");
     }
 

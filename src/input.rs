@@ -18,7 +18,7 @@ pub enum InputError {
     NotFound(String),
     #[error("invalid glob pattern {pattern:?}: {message}")]
     BadPattern { pattern: String, message: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: String, source: io::Error },
 }
 

@@ -12,15 +12,37 @@ use tempfile::NamedTempFile;
 const BUFFER_BYTES: usize = 1 << 20;
 
 /// A file written atomically: nothing appears at `path` until [`AtomicFile::commit`]; dropping
-/// it uncommitted removes the temporary file.
+/// it uncommitted removes the temporary file. An existing path that is not a regular file
+/// (`/dev/stdout`, a FIFO) is written directly: renaming over it would replace it.
 pub struct AtomicFile {
     path: PathBuf,
     writer: Option<Writer>,
 }
 
 enum Writer {
-    Plain(BufWriter<NamedTempFile>),
-    Gzip(Box<GzEncoder<BufWriter<NamedTempFile>>>),
+    Plain(BufWriter<Target>),
+    Gzip(Box<GzEncoder<BufWriter<Target>>>),
+}
+
+enum Target {
+    Temp(NamedTempFile),
+    Direct(fs::File),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Target::Temp(f) => f.write(buf),
+            Target::Direct(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Target::Temp(f) => f.flush(),
+            Target::Direct(f) => f.flush(),
+        }
+    }
 }
 
 impl AtomicFile {
@@ -30,8 +52,12 @@ impl AtomicFile {
             _ => Path::new("."),
         };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
-        let buffered = BufWriter::with_capacity(BUFFER_BYTES, temp);
+        let target = if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            Target::Direct(fs::OpenOptions::new().write(true).open(path)?)
+        } else {
+            Target::Temp(tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?)
+        };
+        let buffered = BufWriter::with_capacity(BUFFER_BYTES, target);
         let gzip = path.extension().is_some_and(|e| e == "gz");
         let writer = if gzip {
             Writer::Gzip(Box::new(GzEncoder::new(buffered, Compression::new(6))))
@@ -47,9 +73,13 @@ impl AtomicFile {
             Writer::Plain(w) => w,
             Writer::Gzip(gz) => gz.finish()?,
         };
-        let temp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&self.path).map_err(|e| e.error)?;
+        match buffered.into_inner().map_err(io::IntoInnerError::into_error)? {
+            Target::Temp(temp) => {
+                temp.as_file().sync_all()?;
+                temp.persist(&self.path).map_err(|e| e.error)?;
+            }
+            Target::Direct(mut file) => file.flush()?,
+        }
         Ok(())
     }
 

@@ -125,8 +125,10 @@ pub struct Report {
 }
 
 impl Report {
+    /// Files not decoded: unselected, pruned, already done, or never started because the run
+    /// stopped early (so read + failed + skipped always equals the number of input files).
     pub fn files_skipped(&self) -> u64 {
-        self.skipped_types.values().sum::<u64>() + self.files_pruned + self.files_already_done
+        self.skipped_types.values().sum::<u64>() + self.files_pruned + self.files_already_done + self.files_not_started
     }
 
     /// Whether anything was lost along the way (exit code 3).

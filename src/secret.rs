@@ -16,6 +16,16 @@ impl Secret {
     }
 }
 
+/// Parsed straight from the command line, so no plain `String` copy of it lingers in the
+/// argument structs (whose `Debug` would show it).
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(s))
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")

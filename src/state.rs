@@ -21,11 +21,11 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("cannot read the state file {path}: {source}")]
+    #[error("cannot read the state file {path}")]
     Read { path: String, source: io::Error },
     #[error("the state file {path} is not a currents2mixpanel state file: {message}")]
     Parse { path: String, message: String },
-    #[error("cannot write the state file {path}: {source}")]
+    #[error("cannot write the state file {path}")]
     Write { path: String, source: io::Error },
 }
 

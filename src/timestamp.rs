@@ -72,11 +72,13 @@ fn parse_rfc3339(t: &str) -> Option<i64> {
         return None;
     }
     let mut rest = &t[19..];
+    let mut round_up = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
+        round_up = i64::from(frac[..digits].bytes().any(|b| b != b'0'));
         rest = &frac[digits..];
     }
     let offset = match rest {
@@ -97,8 +99,9 @@ fn parse_rfc3339(t: &str) -> Option<i64> {
             sign * (oh * 3600 + om * 60)
         }
     };
-    // Fractions are truncated: Currents times are whole seconds.
-    Some(day + h * 3600 + mi * 60 + s - offset)
+    // Event times are whole seconds, so a bound with a fraction is rounded up: `time >= 12:00:00.5`
+    // and `time < 12:00:02.5` both mean the same as with the next whole second.
+    Some(day + h * 3600 + mi * 60 + s - offset + round_up)
 }
 
 fn num(t: &str) -> Option<i64> {
@@ -162,7 +165,8 @@ mod tests {
     #[test]
     fn rfc3339_with_offsets_and_fractions() {
         assert_eq!(parse_instant("2026-11-01T06:00:00Z", NOW), Ok(1_793_491_200 + 6 * 3600));
-        assert_eq!(parse_instant("2026-11-01T06:00:00.999+02:00", NOW), Ok(1_793_491_200 + 4 * 3600));
+        assert_eq!(parse_instant("2026-11-01T06:00:00.999+02:00", NOW), Ok(1_793_491_200 + 4 * 3600 + 1));
+        assert_eq!(parse_instant("2026-11-01T06:00:00.000Z", NOW), Ok(1_793_491_200 + 6 * 3600));
         assert_eq!(parse_instant("2026-11-01T06:00:00-01:30", NOW), Ok(1_793_491_200 + 7 * 3600 + 1800));
         assert!(parse_instant("2026-11-01T06:00:00", NOW).is_err());
         assert!(parse_instant("2026-11-01T25:00:00Z", NOW).is_err());

@@ -108,21 +108,21 @@ fn validate(args: &UploadArgs) -> Result<()> {
 /// The credential that authenticates: service account, else secret, else token (SPEC §5).
 /// `None` only for a dry run.
 fn auth(args: &UploadArgs) -> Result<Option<Auth>> {
-    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let nonempty = |v: &Option<Secret>| v.clone().filter(|s| !s.expose().is_empty());
     if let Some(account) = nonempty(&args.service_account) {
-        let Some((user, secret)) = account.split_once(':') else {
+        let Some((user, secret)) = account.expose().split_once(':') else {
             bail!(UsageError::new("--service-account must be USER:SECRET"));
         };
-        let Some(project_id) = nonempty(&args.project_id) else {
+        let Some(project_id) = args.project_id.clone().filter(|p| !p.is_empty()) else {
             bail!(UsageError::new("--service-account needs --project-id (or MIXPANEL_PROJECT_ID)"));
         };
         return Ok(Some(Auth::ServiceAccount { user: user.to_string(), secret: Secret::new(secret), project_id }));
     }
     if let Some(secret) = nonempty(&args.secret) {
-        return Ok(Some(Auth::ApiSecret(Secret::new(secret))));
+        return Ok(Some(Auth::ApiSecret(secret)));
     }
     if let Some(token) = nonempty(&args.common.token) {
-        return Ok(Some(Auth::Token(Secret::new(token))));
+        return Ok(Some(Auth::Token(token)));
     }
     if args.dry_run {
         return Ok(None);

@@ -16,9 +16,9 @@ use crate::report::UploadCounts;
 
 #[derive(Debug, Error)]
 pub enum SinkError {
-    #[error("writing the output failed: {0}")]
+    #[error("writing the output failed")]
     Write(#[source] io::Error),
-    #[error("writing the rejects file failed: {0}")]
+    #[error("writing the rejects file failed")]
     Rejects(#[source] io::Error),
     #[error("{0}")]
     Upload(String),

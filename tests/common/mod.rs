@@ -50,7 +50,9 @@ pub fn parse_ndjson(bytes: &[u8]) -> Vec<Value> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("bad NDJSON line {e}: {}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            serde_json::from_slice(l).unwrap_or_else(|e| panic!("bad NDJSON line {e}: {}", String::from_utf8_lossy(l)))
+        })
         .collect()
 }
 
@@ -71,14 +73,25 @@ pub fn assert_invariants(report: &Value) {
     let events = &report["events"];
     let read = events["read"].as_u64().unwrap();
     let emitted = events["emitted"].as_u64().unwrap();
-    assert_eq!(read, emitted + sum(&events["skipped"]) + sum(&events["rejected"]), "events.read = emitted + skipped + rejected: {report:#}");
+    assert_eq!(
+        read,
+        emitted + sum(&events["skipped"]) + sum(&events["rejected"]),
+        "events.read = emitted + skipped + rejected: {report:#}"
+    );
     for reasons in [&events["skipped"], &events["rejected"]] {
-        assert!(reasons.as_object().unwrap().values().all(|n| n.as_u64().unwrap() > 0), "only non-zero reasons: {report:#}");
+        assert!(
+            reasons.as_object().unwrap().values().all(|n| n.as_u64().unwrap() > 0),
+            "only non-zero reasons: {report:#}"
+        );
     }
     let by_type: u64 = report["by_event_type"].as_object().unwrap().values().map(|t| t["read"].as_u64().unwrap()).sum();
     assert_eq!(by_type, read, "by_event_type reads add up to events.read");
     if !report["upload"].is_null() {
         let upload = &report["upload"];
-        assert_eq!(emitted, upload["imported"].as_u64().unwrap() + sum(&upload["failed"]), "emitted = imported + failed: {report:#}");
+        assert_eq!(
+            emitted,
+            upload["imported"].as_u64().unwrap() + sum(&upload["failed"]),
+            "emitted = imported + failed: {report:#}"
+        );
     }
 }
