@@ -4,6 +4,12 @@
 /// Appends `s` (valid UTF-8) as a JSON string literal, escaped exactly as `serde_json` does.
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
+    write_str_contents(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped, without the surrounding quotes.
+pub fn write_str_contents(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -27,7 +33,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
-    out.push(b'"');
 }
 
 /// Appends an integer.

@@ -255,7 +255,6 @@ fn rename(field: &str) -> Option<&'static str> {
 
 /// Converts one record. On `Emit` the Mixpanel NDJSON line is appended to `out`.
 pub fn transform(record: &Record, plan: &FilePlan, options: &TransformOptions, now: i64, out: &mut Vec<u8>) -> Outcome {
-    let mut scratch = Vec::new();
     let time = match record.get(plan.time) {
         Some(Value::Int(t)) => t,
         None => return reject(RejectReason::MissingTime, "the record has no `time` field".into()),
@@ -265,12 +264,13 @@ pub fn transform(record: &Record, plan: &FilePlan, options: &TransformOptions, n
     if options.since.is_some_and(|since| time < since) || options.until.is_some_and(|until| time >= until) {
         return Outcome::Skip(SkipReason::OutsideTimeWindow);
     }
-    let distinct_id = match record.get(plan.user).and_then(|v| scalar_text(record, v, &mut scratch)) {
-        Some(text) if !text.is_empty() => text.to_vec(),
+    let mut user_scratch = Vec::new();
+    let distinct_id = match record.get(plan.user).and_then(|v| scalar_text(record, v, &mut user_scratch)) {
+        Some(text) if !text.is_empty() => text,
         _ => return Outcome::Skip(SkipReason::NoExternalUserId),
     };
-    if is_placeholder(&distinct_id) {
-        let shown = String::from_utf8_lossy(&distinct_id);
+    if is_placeholder(distinct_id) {
+        let shown = String::from_utf8_lossy(distinct_id);
         return reject(
             RejectReason::PlaceholderDistinctId,
             format!("distinct_id {shown:?} is a placeholder value Mixpanel rejects"),
@@ -301,10 +301,11 @@ pub fn transform(record: &Record, plan: &FilePlan, options: &TransformOptions, n
             ),
         );
     }
+    let mut id_scratch = Vec::new();
     let id = match record.get(plan.id) {
         None => return reject(RejectReason::MissingId, "the record has no `id` field".into()),
         Some(Value::Null) => return reject(RejectReason::MissingId, "`id` is null".into()),
-        Some(v) => scalar_text(record, v, &mut scratch).unwrap_or_default().to_vec(),
+        Some(v) => scalar_text(record, v, &mut id_scratch).unwrap_or_default(),
     };
 
     let start = out.len();
@@ -313,9 +314,9 @@ pub fn transform(record: &Record, plan: &FilePlan, options: &TransformOptions, n
     out.extend_from_slice(b",\"properties\":{\"time\":");
     json::write_i64(out, time);
     out.extend_from_slice(b",\"distinct_id\":");
-    json::write_str(out, &distinct_id);
+    json::write_str(out, distinct_id);
     out.extend_from_slice(b",\"$insert_id\":");
-    write_insert_id(&id, out);
+    write_insert_id(id, out);
     out.extend_from_slice(&plan.constants);
     let mut count = REQUIRED_PROPERTIES.len() + plan.constant_count;
     for (index, key) in &plan.copies {
@@ -404,15 +405,16 @@ fn write_event_name(record: &Record, plan: &FilePlan, out: &mut Vec<u8>) {
         return json::write_str(out, plan.name_parts[0].as_bytes());
     }
     let mut scratch = Vec::new();
-    let name = record.get(plan.name).and_then(|v| scalar_text(record, v, &mut scratch)).unwrap_or_default().to_vec();
-    let mut full = Vec::new();
+    let name = record.get(plan.name).and_then(|v| scalar_text(record, v, &mut scratch)).unwrap_or_default();
+    // Escaping is per character, so the escaped pieces concatenate to the escaped whole.
+    out.push(b'"');
     for (i, part) in plan.name_parts.iter().enumerate() {
         if i > 0 {
-            full.extend_from_slice(&name);
+            json::write_str_contents(out, name);
         }
-        full.extend_from_slice(part.as_bytes());
+        json::write_str_contents(out, part.as_bytes());
     }
-    json::write_str(out, &full);
+    out.push(b'"');
 }
 
 type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -454,7 +456,7 @@ fn check_numbers(map: &JsonObject) -> Result<(), String> {
     fn check(value: &serde_json::Value) -> Result<(), String> {
         match value {
             serde_json::Value::Number(n) => {
-                let text = n.to_string();
+                let text = n.as_str();
                 let is_float = text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
                 if is_float && !text.parse::<f64>().is_ok_and(f64::is_finite) {
                     return Err(format!("number {text} is out of range"));
