@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::input::InputFile;
 use crate::output::RejectsFile;
-use crate::pipeline::{self, FileStatus, Message, Settings};
+use crate::pipeline::{self, Delivery, FileStatus, Message, Settings};
 use crate::progress::Progress;
 use crate::report::{Report, TypeCounts};
 use crate::sink::{Sink, SinkError};
@@ -15,6 +15,8 @@ use crate::state::Ledger;
 /// Everything one run needs besides its sink.
 pub struct Run<'a> {
     pub files: &'a [InputFile],
+    /// File order for NDJSON (deterministic output), arrival order for uploads.
+    pub delivery: Delivery,
     pub settings: &'a Settings,
     pub threads: usize,
     pub stop: &'a AtomicBool,
@@ -25,10 +27,10 @@ pub struct Run<'a> {
 /// Runs the files through the sink; the report covers everything read, even on error.
 pub fn execute(run: Run<'_>, mut sink: Box<dyn Sink>, rejects: &mut RejectsFile) -> (Report, Result<(), SinkError>) {
     let started = Instant::now();
-    let Run { files, settings, threads, stop, progress, mut ledger } = run;
+    let Run { files, delivery, settings, threads, stop, progress, mut ledger } = run;
     let mut report = Report::default();
     let mut finished = vec![false; files.len()];
-    let result = pipeline::run(files, settings, threads, stop, |index, message| {
+    let result = pipeline::run(files, settings, threads, delivery, stop, |index, message| {
         match message {
             Message::Chunk(chunk) => {
                 progress.add_events(chunk.events as u64);

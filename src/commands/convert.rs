@@ -8,6 +8,7 @@ use crate::config::{self, Common};
 use crate::error::UsageError;
 use crate::exit_codes::ExitCode;
 use crate::output::{Output, RejectsFile};
+use crate::pipeline::Delivery;
 use crate::report::Report;
 use crate::run::{self, Run};
 use crate::signals::Interrupt;
@@ -32,6 +33,7 @@ pub fn run(args: ConvertArgs, interrupt: &Interrupt) -> Result<ExitCode> {
     let mut progress = commands::progress_for(&common);
     let run = Run {
         files: &common.files,
+        delivery: Delivery::FileOrder,
         settings: &common.settings,
         threads: common.threads,
         stop: interrupt.flag(),

@@ -11,6 +11,7 @@ use crate::error::UsageError;
 use crate::exit_codes::ExitCode;
 use crate::import_api::{self, Auth, Client};
 use crate::output::RejectsFile;
+use crate::pipeline::Delivery;
 use crate::report::Report;
 use crate::run::{self, Run};
 use crate::secret::Secret;
@@ -66,6 +67,7 @@ pub fn run(args: UploadArgs, interrupt: &Interrupt) -> Result<ExitCode> {
     let mut progress = commands::progress_for(&common);
     let run = Run {
         files: &common.files,
+        delivery: Delivery::Arrival,
         settings: &common.settings,
         threads: common.threads,
         stop: interrupt.flag(),
