@@ -379,7 +379,8 @@ fn scalar_text<'a>(record: &'a Record, value: Value, scratch: &'a mut Vec<u8>) -
 }
 
 fn is_placeholder(text: &[u8]) -> bool {
-    PLACEHOLDERS.iter().any(|p| p.as_bytes().eq_ignore_ascii_case(text))
+    // Placeholders are short, or the all-zero UUID: most ids are ruled out by length alone.
+    (text.len() <= 9 || text.len() == 36) && PLACEHOLDERS.iter().any(|p| p.as_bytes().eq_ignore_ascii_case(text))
 }
 
 /// `$insert_id`: the Currents id when Mixpanel accepts it as is, else a stable hash of it.

@@ -136,7 +136,7 @@ fn mutated_files_never_panic_and_reports_stay_consistent() {
                 }
             }
             let decoded = std::panic::catch_unwind(|| {
-                let Ok(mut file) = AvroFile::from_reader(Cursor::new(&bytes)) else { return 0 };
+                let Ok(mut file) = AvroFile::from_reader(Cursor::new(bytes.clone())) else { return 0 };
                 let names: Vec<String> = file.field_names.clone();
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let plan = FilePlan::new(CUSTOM_EVENT, &names, &options);

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let options = TransformOptions::default();
     // Once as the type the schema names, once as a custom event (to reach `properties` parsing).
     for as_custom_event in [false, true] {
-        let Ok(mut file) = AvroFile::from_reader(Cursor::new(data)) else { return };
+        let Ok(mut file) = AvroFile::from_reader(Cursor::new(data.to_vec())) else { return };
         let event_type = if as_custom_event { CUSTOM_EVENT.to_string() } else { file.event_type_from_schema().to_string() };
         let names: Vec<String> = file.field_names.clone();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
