@@ -74,6 +74,9 @@ impl Common {
             .flatten()
             .collect();
         refuse_overwriting_inputs(&files, &outputs)?;
+        for path in [&args.report, &args.state].into_iter().flatten() {
+            output::check_folder_exists(path).with_context(|| format!("cannot write {}", path.display()))?;
+        }
 
         let transform = TransformOptions {
             event_names,

@@ -9,7 +9,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tempfile::NamedTempFile;
 
-const BUFFER_BYTES: usize = 1 << 20;
+/// Chunks of NDJSON (256 KiB) are larger than this, so they go to the file without an extra copy.
+const BUFFER_BYTES: usize = 64 * 1024;
 
 /// A file written atomically: nothing appears at `path` until [`AtomicFile::commit`]; dropping
 /// it uncommitted removes the temporary file. An existing path that is not a regular file
@@ -157,6 +158,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes)?;
     file.commit()
+}
+
+/// Fails early, before any work, when a file could not be written at the end because its
+/// folder does not exist.
+pub fn check_folder_exists(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(io::Error::new(io::ErrorKind::NotFound, format!("folder {} does not exist", dir.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// True when two paths name the same existing file.

@@ -65,6 +65,11 @@ pub enum UploadFailure {
 }
 
 impl UploadFailure {
+    /// Failures a rerun may well not repeat: such files are not entered in the state ledger.
+    pub fn is_transient(self) -> bool {
+        !matches!(self, UploadFailure::RejectedByMixpanel)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             UploadFailure::RejectedByMixpanel => "rejected_by_mixpanel",

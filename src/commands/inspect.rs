@@ -41,6 +41,8 @@ struct FileFacts {
 #[derive(Debug, Default)]
 struct TypeFacts {
     files: u64,
+    /// Files whose header (and so whose fields) could be read.
+    with_schema: u64,
     events: u64,
     time_range: Option<(i64, i64)>,
     without_user: u64,
@@ -153,6 +155,7 @@ fn read_facts(input: &InputFile, fast: bool) -> FileFacts {
 
 fn merge(t: &mut TypeFacts, f: FileFacts) {
     t.files += 1;
+    t.with_schema += u64::from(!f.fields.is_empty());
     t.events += f.events;
     t.without_user += f.without_user;
     if !f.codec.is_empty() {
@@ -201,7 +204,7 @@ fn to_json(types: &BTreeMap<String, TypeFacts>, failed: &[(String, String)], fas
                 .iter()
                 .map(|(name, types)| {
                     let in_files: u64 = types.values().sum();
-                    json!({"name": name, "types": types.keys().collect::<Vec<_>>(), "in_files": in_files, "in_all_files": in_files == t.files})
+                    json!({"name": name, "types": types.keys().collect::<Vec<_>>(), "in_files": in_files, "in_all_files": in_files == t.with_schema})
                 })
                 .collect();
             json!({
@@ -214,7 +217,7 @@ fn to_json(types: &BTreeMap<String, TypeFacts>, failed: &[(String, String)], fas
                 "time_max": if fast { None } else { t.time_range.map(|r| format_utc(r.1)) },
                 "without_external_user_id_percent": if fast { None } else { Some(share(t.without_user, t.events)) },
                 "codecs": t.codecs,
-                "schema_changes": t.fields.iter().any(|(_, types)| types.len() > 1 || types.values().sum::<u64>() != t.files),
+                "schema_changes": t.fields.iter().any(|(_, types)| types.len() > 1 || types.values().sum::<u64>() != t.with_schema),
                 "fields": fields,
             })
         })
@@ -258,8 +261,11 @@ fn write_table(
             .map(|(name, types)| {
                 let in_files: u64 = types.values().sum();
                 let ty: Vec<&str> = types.keys().map(String::as_str).collect();
-                let partial =
-                    if in_files < t.files { format!(" [in {in_files} of {} files]", t.files) } else { String::new() };
+                let partial = if in_files < t.with_schema {
+                    format!(" [in {in_files} of {} files]", t.with_schema)
+                } else {
+                    String::new()
+                };
                 let changed = if types.len() > 1 { " [type changed]" } else { "" };
                 format!("{name}: {}{partial}{changed}", ty.join(" | "))
             })

@@ -67,7 +67,8 @@ pub fn run(args: UploadArgs, interrupt: &Interrupt) -> Result<ExitCode> {
     let mut progress = commands::progress_for(&common);
     let run = Run {
         files: &common.files,
-        delivery: Delivery::Arrival,
+        // A dry run previews the first events in file order, as convert would write them.
+        delivery: if args.dry_run { Delivery::FileOrder } else { Delivery::Arrival },
         settings: &common.settings,
         threads: common.threads,
         stop: interrupt.flag(),

@@ -316,7 +316,7 @@ impl MixpanelSink {
         }
         let mut lines = Vec::new();
         for failure in &settled.failures {
-            if matches!(failure.reason, UploadFailure::NotSent | UploadFailure::GaveUpAfterRetries) {
+            if failure.reason.is_transient() {
                 self.files.retry_later.insert(failure.file);
             }
             let path = self.paths.get(failure.file).map_or("", String::as_str);
