@@ -13,8 +13,9 @@ use thiserror::Error;
 use crate::cli::Region;
 use crate::secret::Secret;
 
-/// Uploads compress at a level that keeps gzip from being the bottleneck.
-const GZIP_LEVEL: u32 = 3;
+/// Gzip is most of an upload's CPU; level 2 costs ~15% less than 3 for ~4% larger bodies (and
+/// Mixpanel's limits count uncompressed bytes anyway).
+const GZIP_LEVEL: u32 = 2;
 /// Mixpanel's answers are small; anything bigger is not one of them.
 const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 

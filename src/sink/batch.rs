@@ -34,11 +34,9 @@ impl Batch {
     pub fn line_ranges(&self) -> Vec<Range<usize>> {
         let mut ranges = Vec::with_capacity(self.events);
         let mut start = 0;
-        for (i, b) in self.lines.iter().enumerate() {
-            if *b == b'\n' {
-                ranges.push(start..i + 1);
-                start = i + 1;
-            }
+        for end in memchr::memchr_iter(b'\n', &self.lines) {
+            ranges.push(start..end + 1);
+            start = end + 1;
         }
         ranges
     }
@@ -75,11 +73,18 @@ pub struct Batcher {
     max_events: usize,
     max_bytes: usize,
     current: Batch,
+    /// The size of the last full batch: the next one starts with that much room.
+    typical_bytes: usize,
 }
 
 impl Batcher {
     pub fn new(max_events: usize, max_bytes: usize) -> Batcher {
-        Batcher { max_events: max_events.max(1), max_bytes: max_bytes.max(1), current: Batch::default() }
+        Batcher {
+            max_events: max_events.max(1),
+            max_bytes: max_bytes.max(1),
+            current: Batch::default(),
+            typical_bytes: 0,
+        }
     }
 
     /// Adds complete NDJSON lines; every batch that fills up goes to `ready`.
@@ -90,10 +95,15 @@ impl Batcher {
         lines: &[u8],
         ready: &mut impl FnMut(Batch) -> Result<(), E>,
     ) -> Result<(), E> {
-        for line in lines.split_inclusive(|b| *b == b'\n') {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', lines) {
+            let line = &lines[start..=end];
+            start = end + 1;
             let full = self.current.events >= self.max_events || self.current.lines.len() + line.len() > self.max_bytes;
             if full && self.current.events > 0 {
-                ready(std::mem::take(&mut self.current))?;
+                self.typical_bytes = self.current.lines.len();
+                let next = Batch { lines: Vec::with_capacity(self.typical_bytes), ..Batch::default() };
+                ready(std::mem::replace(&mut self.current, next))?;
             }
             self.current.push(file, event_type, line);
         }

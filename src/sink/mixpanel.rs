@@ -263,7 +263,8 @@ pub struct MixpanelSink {
 impl MixpanelSink {
     /// `paths` are the input files' display paths, by file index (for the rejects file).
     pub fn start(settings: UploadSettings, paths: Vec<String>, stop: Arc<AtomicBool>) -> MixpanelSink {
-        let (jobs, queue) = mpsc::sync_channel::<Batch>(settings.workers.max(1));
+        // A short queue is enough to keep the workers busy; more would only hold memory.
+        let (jobs, queue) = mpsc::sync_channel::<Batch>(2);
         let (results_tx, results) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
         let unauthorized = Arc::new(AtomicBool::new(false));
