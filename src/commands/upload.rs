@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::cli::UploadArgs;
 use crate::commands;
@@ -10,10 +10,7 @@ use crate::config::{self, Common};
 use crate::error::UsageError;
 use crate::exit_codes::ExitCode;
 use crate::import_api::{self, Auth, Client};
-use crate::output::RejectsFile;
 use crate::pipeline::Delivery;
-use crate::report::Report;
-use crate::run::{self, Run};
 use crate::secret::Secret;
 use crate::signals::Interrupt;
 use crate::sink::Sink;
@@ -31,11 +28,6 @@ pub fn run(args: UploadArgs, interrupt: &Interrupt) -> Result<ExitCode> {
         import_api::base_url(args.region, args.api_url.as_deref()).map_err(|e| UsageError::new(e.to_string()))?;
     let auth = auth(&args)?;
     let mut common = Common::from_args(&args.common, config::now(), &[])?;
-    let mut report = Report::default();
-    let mut ledger = if args.dry_run { None } else { commands::apply_state(&mut common, &mut report)? };
-    if common.files.is_empty() && !common.quiet {
-        eprintln!("warning: no input files to upload");
-    }
     if matches!(auth, Some(Auth::ApiSecret(_))) && !common.quiet {
         eprintln!(
             "warning: Mixpanel retires project API secret authentication on 2027-03-03; \
@@ -43,45 +35,29 @@ pub fn run(args: UploadArgs, interrupt: &Interrupt) -> Result<ExitCode> {
         );
     }
     let destination = match &auth {
-        Some(auth) => format!("{base} ({}) as {}", region_label(&args, &base), auth.describe()),
-        None => format!("{base} ({})", region_label(&args, &base)),
+        Some(auth) => format!("{base} ({}) as {}", region_label(&args), auth.describe()),
+        None => format!("{base} ({})", region_label(&args)),
     };
-
-    let sink: Box<dyn Sink> = match (&auth, args.dry_run) {
-        (_, true) => Box::new(DryRunSink::new(args.batch_events, args.batch_bytes, args.preview, destination.clone())),
-        (Some(auth), false) => {
-            let settings = UploadSettings {
-                client: Client::new(&base, auth, !args.no_gzip, args.workers, Duration::from_secs(args.timeout)),
-                workers: args.workers,
-                batch_events: args.batch_events,
-                batch_bytes: args.batch_bytes,
-                max_retries: args.max_retries,
-                retry_base: Duration::from_millis(args.retry_base_ms),
-            };
-            let paths = common.files.iter().map(|f| f.display()).collect();
-            Box::new(MixpanelSink::start(settings, paths, interrupt.shared_flag()))
-        }
-        (None, false) => unreachable!("checked by auth()"),
-    };
-    let mut rejects = RejectsFile::open(common.rejects.as_deref()).context("cannot create the rejects file")?;
-    let mut progress = commands::progress_for(&common);
-    let run = Run {
-        files: &common.files,
-        // A dry run previews the first events in file order, as convert would write them.
-        delivery: if args.dry_run { Delivery::FileOrder } else { Delivery::Arrival },
-        settings: &common.settings,
-        threads: common.threads,
-        stop: interrupt.flag(),
-        progress: &mut progress,
-        ledger: ledger.as_mut(),
-    };
-    let (run_report, result) = run::execute(run, sink, &mut rejects);
-    result?;
-    rejects.commit().context("cannot write the rejects file")?;
-    if let Some(ledger) = ledger.as_mut() {
-        ledger.save()?;
-    }
-    report = Report { files_already_done: report.files_already_done, ..run_report };
+    // A dry run previews the first events in file order, as convert would write them.
+    let delivery = if args.dry_run { Delivery::FileOrder } else { Delivery::Arrival };
+    let mut report = commands::run_files(&mut common, !args.dry_run, delivery, interrupt, |common| {
+        let sink: Box<dyn Sink> = match &auth {
+            Some(auth) if !args.dry_run => {
+                let settings = UploadSettings {
+                    client: Client::new(&base, auth, !args.no_gzip, args.workers, Duration::from_secs(args.timeout)),
+                    workers: args.workers,
+                    batch_events: args.batch_events,
+                    batch_bytes: args.batch_bytes,
+                    max_retries: args.max_retries,
+                    retry_base: Duration::from_millis(args.retry_base_ms),
+                };
+                let paths = common.files.iter().map(|f| f.display()).collect();
+                Box::new(MixpanelSink::start(settings, paths, interrupt.shared_flag()))
+            }
+            _ => Box::new(DryRunSink::new(args.batch_events, args.batch_bytes, args.preview, destination.clone())),
+        };
+        Ok(sink)
+    })?;
     if !args.dry_run {
         report.notes.push(format!("sent to {destination}"));
     }
@@ -136,10 +112,9 @@ fn auth(args: &UploadArgs) -> Result<Option<Auth>> {
     ))
 }
 
-fn region_label(args: &UploadArgs, base: &str) -> String {
+fn region_label(args: &UploadArgs) -> String {
     if args.api_url.is_some() {
         return "custom --api-url".to_string();
     }
-    let _ = base;
     format!("region {:?}", args.region).to_lowercase()
 }
