@@ -233,3 +233,72 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// Every upload failure path, with every kind of credential: no secret in stdout, stderr, the
+/// report, the rejects file, the state file, or anything else the run writes.
+#[test]
+fn secrets_never_leak_on_any_failure_path() {
+    use c2m_testkit::mock::{ExpectedAuth, Fault, MockConfig, MockMixpanel};
+    const SECRETS: [&str; 3] = ["sa-LEAK-4411", "api-LEAK-5522", "tok-LEAK-6633"];
+    let credentials: [(&[&str], ExpectedAuth); 3] = [
+        (
+            &["--service-account", "bot:sa-LEAK-4411", "--project-id", "77"],
+            ExpectedAuth::ServiceAccount { user: "bot".into(), secret: SECRETS[0].into(), project_id: "77".into() },
+        ),
+        (&["--secret", "api-LEAK-5522"], ExpectedAuth::Secret(SECRETS[1].into())),
+        (&["--token", "tok-LEAK-6633"], ExpectedAuth::Token(SECRETS[2].into())),
+    ];
+    let faults: [(&str, Vec<Fault>); 5] = [
+        ("ok", vec![]),
+        ("401", vec![Fault::status(401, r#"{"error":"Invalid credentials"}"#)]),
+        ("403", vec![Fault::status(403, "forbidden")]),
+        ("503 forever", vec![Fault::status(503, "down"); 8]),
+        ("reset", vec![Fault::Reset; 8]),
+    ];
+    for (flags, auth) in credentials {
+        for (name, fault) in &faults {
+            let dir = tempfile::tempdir().unwrap();
+            let records: Vec<Value> = (0..30).map(|i| custom_event(&format!("id-{i}"), "{\"k\":1}")).collect();
+            let mut records = records;
+            records.push(custom_event("bad", "[not an object]"));
+            custom_event_file(&dir.path().join("in"), "a.avro", &records);
+            let mock = MockMixpanel::start(MockConfig {
+                auth: auth.clone(),
+                reject_distinct_ids: vec!["nobody".into()],
+                ..MockConfig::default()
+            });
+            mock.push_faults(fault.clone());
+            let out_dir = dir.path().join("out");
+            fs::create_dir_all(&out_dir).unwrap();
+            let file = |n: &str| out_dir.join(n).display().to_string();
+            let mut args = vec![
+                "upload".to_string(),
+                dir.path().join("in").display().to_string(),
+                "--api-url".into(),
+                mock.url(),
+                "--retry-base-ms".into(),
+                "2".into(),
+                "--max-retries".into(),
+                "2".into(),
+                "--report".into(),
+                file("report.json"),
+                "--rejects".into(),
+                file("rejects.ndjson"),
+                "--state".into(),
+                file("state.json"),
+            ];
+            args.extend(flags.iter().map(|s| s.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = c2m(&args);
+            let mut written = String::new();
+            for entry in fs::read_dir(&out_dir).unwrap() {
+                written.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+            for secret in SECRETS {
+                let shown = format!("{}{}{written}", out.stdout_text(), out.stderr);
+                assert!(!shown.contains(secret), "{secret} leaked ({name}, {flags:?}):\n{shown}");
+            }
+            assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        }
+    }
+}
