@@ -107,6 +107,33 @@ fn invalid_utf8_in_a_string_fails_the_file_clearly() {
     assert!(!out.stderr.contains("panicked"));
 }
 
+/// A tiny file whose records (or array items) take no bytes could claim billions of them: such
+/// schemas fail the file at once instead of looping.
+#[test]
+fn zero_byte_records_cannot_claim_billions() {
+    let dir = tempfile::tempdir().unwrap();
+    let schemas = [
+        r#"{"type":"record","name":"Z","fields":[{"name":"time","type":"null"}]}"#,
+        r#"{"type":"record","name":"A","fields":[{"name":"id","type":"string"},{"name":"nothing","type":{"type":"array","items":"null"}}]}"#,
+    ];
+    for (i, schema) in schemas.iter().enumerate() {
+        let mut data = Vec::new();
+        if i == 1 {
+            fixtures::write_bytes(&mut data, b"x");
+            fixtures::write_long(&mut data, 3_000_000_000); // array items
+            fixtures::write_long(&mut data, 0);
+        }
+        let mut bytes = Vec::new();
+        fixtures::write_container(&mut bytes, schema, None, &[(3_000_000_000, data)], b"0123456789abcdef").unwrap();
+        fs::write(dir.path().join(format!("zero-{i}.avro")), bytes).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let out = c2m(&["convert", dir.path().to_str().unwrap(), "--events", "*", "-o", "-"]);
+    assert!(started.elapsed().as_secs() < 10, "no loop over billions of empty records");
+    assert_eq!(out.code, 3);
+    assert_eq!(out.stderr.matches("take no bytes").count(), 2, "{}", out.stderr);
+}
+
 /// Deterministic bit flips and truncations of valid files of every codec: reading never panics,
 /// and every run's report is consistent.
 #[test]

@@ -9,6 +9,7 @@ mod decode;
 mod header;
 mod inflate;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -40,6 +41,11 @@ pub enum ReadError {
     NotARecord(String),
     #[error("the schema is recursive (record {0} contains itself), which Currents never uses")]
     RecursiveSchema(String),
+    #[error(
+        "records (or array items) of this schema take no bytes at all, so a corrupt count could claim \
+         billions of them (Currents never writes such schemas)"
+    )]
+    EmptyRecords,
     #[error("corrupt or truncated after {records} records: {message}")]
     Decode { records: u64, message: String },
 }
@@ -105,6 +111,13 @@ impl AvroFile {
         };
         if let Some(name) = recursive_record(reader.writer_schema(), &mut Vec::new()) {
             return Err(ReadError::RecursiveSchema(name));
+        }
+        let mut named = HashMap::new();
+        collect_named(reader.writer_schema(), &mut named);
+        if min_encoded_size(reader.writer_schema(), &named) == 0
+            || has_empty_array_items(reader.writer_schema(), &named)
+        {
+            return Err(ReadError::EmptyRecords);
         }
         Ok(AvroFile {
             schema_name: record.name.fullname(None),
@@ -208,6 +221,58 @@ fn schema_kind(schema: &Schema) -> &'static str {
         Schema::TimestampMicros | Schema::LocalTimestampMicros => "timestamp-micros",
         Schema::Decimal(_) | Schema::BigDecimal => "decimal",
         _ => "a logical type",
+    }
+}
+
+/// Named types by full name, to follow references.
+fn collect_named<'a>(schema: &'a Schema, named: &mut HashMap<String, &'a Schema>) {
+    match schema {
+        Schema::Record(record) => {
+            named.insert(record.name.fullname(None), schema);
+            record.fields.iter().for_each(|f| collect_named(&f.schema, named));
+        }
+        Schema::Enum(e) => {
+            named.insert(e.name.fullname(None), schema);
+        }
+        Schema::Fixed(f) => {
+            named.insert(f.name.fullname(None), schema);
+        }
+        Schema::Array(array) => collect_named(&array.items, named),
+        Schema::Map(map) => collect_named(&map.types, named),
+        Schema::Union(union) => union.variants().iter().for_each(|v| collect_named(v, named)),
+        _ => {}
+    }
+}
+
+/// The fewest bytes a value of `schema` can take (recursive schemas are refused before this).
+fn min_encoded_size(schema: &Schema, named: &HashMap<String, &Schema>) -> u64 {
+    match schema {
+        Schema::Null => 0,
+        Schema::Float => 4,
+        Schema::Double => 8,
+        Schema::Fixed(f) | Schema::Duration(f) => f.size as u64,
+        Schema::Decimal(d) => match &d.inner {
+            apache_avro::schema::InnerDecimalSchema::Fixed(f) => f.size as u64,
+            _ => 1,
+        },
+        Schema::Uuid(apache_avro::schema::UuidSchema::Fixed(f)) => f.size as u64,
+        Schema::Record(record) => record.fields.iter().map(|f| min_encoded_size(&f.schema, named)).sum(),
+        Schema::Ref { name } => named.get(&name.fullname(None)).map_or(1, |s| min_encoded_size(s, named)),
+        // Everything else starts with at least one varint (length, count, index, number).
+        _ => 1,
+    }
+}
+
+/// Whether some array's items can take no bytes (a count could then claim billions for free).
+fn has_empty_array_items(schema: &Schema, named: &HashMap<String, &Schema>) -> bool {
+    match schema {
+        Schema::Array(array) => {
+            min_encoded_size(&array.items, named) == 0 || has_empty_array_items(&array.items, named)
+        }
+        Schema::Map(map) => has_empty_array_items(&map.types, named),
+        Schema::Union(union) => union.variants().iter().any(|v| has_empty_array_items(v, named)),
+        Schema::Record(record) => record.fields.iter().any(|f| has_empty_array_items(&f.schema, named)),
+        _ => false,
     }
 }
 
