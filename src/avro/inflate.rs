@@ -10,6 +10,9 @@ use flate2::{Decompress, FlushDecompress, Status};
 use super::MAX_ALLOCATION_BYTES;
 use super::header::{self, Header, invalid};
 
+/// Output room added at a time, at least (an empty block must not leave the buffer without room).
+const MIN_ROOM: usize = 64 * 1024;
+
 pub struct Inflating<R> {
     input: R,
     /// Re-framed bytes not yet read.
@@ -54,27 +57,26 @@ impl<R: Read> Inflating<R> {
     fn inflate(&mut self) -> io::Result<()> {
         self.inflater.reset(false);
         self.inflated.clear();
-        self.inflated.reserve(self.compressed.len() * 4);
+        self.inflated.reserve((self.compressed.len() * 4).max(MIN_ROOM));
         loop {
-            let consumed = self.inflater.total_in() as usize;
             if self.inflated.len() == self.inflated.capacity() {
                 if self.inflated.len() >= MAX_ALLOCATION_BYTES {
                     return Err(invalid("a deflate block inflates beyond any real block: a corrupt file?"));
                 }
-                self.inflated.reserve(self.inflated.len());
+                self.inflated.reserve(self.inflated.len().max(MIN_ROOM));
             }
+            let (read, written) = (self.inflater.total_in(), self.inflater.total_out());
             let status = self
                 .inflater
-                .decompress_vec(&self.compressed[consumed..], &mut self.inflated, FlushDecompress::Finish)
+                .decompress_vec(&self.compressed[read as usize..], &mut self.inflated, FlushDecompress::Finish)
                 .map_err(|e| invalid(&format!("corrupt deflate block: {e}")))?;
-            match status {
-                Status::StreamEnd => return Ok(()),
-                Status::Ok => {}
-                // No progress with output room left: the stream is cut short.
-                Status::BufError if self.inflated.len() < self.inflated.capacity() => {
-                    return Err(invalid("corrupt deflate block: the stream ends early"));
-                }
-                Status::BufError => {}
+            if status == Status::StreamEnd {
+                return Ok(());
+            }
+            // With room left for output, no progress means the stream is cut short.
+            let stuck = self.inflater.total_in() == read && self.inflater.total_out() == written;
+            if stuck && self.inflated.len() < self.inflated.capacity() {
+                return Err(invalid("corrupt deflate block: the stream ends early"));
             }
         }
     }
@@ -151,6 +153,8 @@ mod tests {
     #[test]
     fn corrupt_or_cut_blocks_are_errors() {
         assert!(reframe(&container(&[(1, b"\xff\xff\xff garbage".to_vec())])).is_err());
+        // Found by fuzzing: an empty block once looped for ever.
+        assert!(reframe(&container(&[(0, Vec::new())])).is_err());
         let cut = raw_deflate(&vec![b'y'; 100_000], b"");
         assert!(reframe(&container(&[(1, cut[..cut.len() / 2].to_vec())])).is_err());
         let mut file = container(&[(1, raw_deflate(b"abc", b""))]);
