@@ -364,13 +364,5 @@ pub fn dead_url() -> String {
 
 /// `1234567` → `1,234,567`, as the summary prints counts.
 pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    currents2mixpanel::report::thousands(n as u64)
 }
