@@ -91,7 +91,7 @@ pub enum Delivery {
 /// Converts `files` and hands every message, with its file's index, to `consume`. A file that
 /// never gets `Done` was never started (the run was stopped). `stop` makes workers finish the
 /// file in hand and start no other; an error from `consume` stops the run too.
-pub fn run<E>(
+pub fn run<E: From<std::io::Error>>(
     files: &[InputFile],
     settings: &Settings,
     threads: usize,

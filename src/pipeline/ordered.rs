@@ -92,7 +92,7 @@ impl Budget {
     }
 }
 
-pub fn run<E>(
+pub fn run<E: From<io::Error>>(
     files: &[InputFile],
     settings: &Settings,
     threads: usize,
@@ -134,7 +134,7 @@ pub fn run<E>(
 
 /// Reads each file's pieces in file order. A stream ends when its worker is done with the file
 /// (or, when the run stops, when nobody will start it).
-fn drain<E>(
+fn drain<E: From<io::Error>>(
     receivers: Vec<Receiver<Piece>>,
     budget: &Budget,
     head: &AtomicUsize,
@@ -156,7 +156,7 @@ fn drain<E>(
                 }
                 Piece::Spilled { event_type, events, lines, rejects } => {
                     let file = spill.as_mut().expect("the spill file comes first");
-                    Message::Chunk(read_back(file, event_type, events, lines, rejects))
+                    Message::Chunk(read_back(file, event_type, events, lines, rejects)?)
                 }
                 Piece::Done(result) => {
                     let done = Message::Done(result);
@@ -170,13 +170,12 @@ fn drain<E>(
     Ok(())
 }
 
-fn read_back(file: &mut File, event_type: Arc<str>, events: usize, lines: usize, rejects: usize) -> Chunk {
+/// The worker wrote these bytes before sending the piece; a failure here is a disk fault.
+fn read_back(file: &mut File, event_type: Arc<str>, events: usize, lines: usize, rejects: usize) -> io::Result<Chunk> {
     let mut chunk = Chunk { event_type, lines: vec![0; lines], events, rejects: vec![0; rejects] };
-    // The worker wrote these bytes before sending the piece; a failure here is a disk fault.
-    file.read_exact(&mut chunk.lines)
-        .and_then(|()| file.read_exact(&mut chunk.rejects))
-        .expect("reading back spilled output");
-    chunk
+    file.read_exact(&mut chunk.lines)?;
+    file.read_exact(&mut chunk.rejects)?;
+    Ok(chunk)
 }
 
 struct FileOrderOutput<'a> {
@@ -264,7 +263,7 @@ mod tests {
                     seen.extend_from_slice(format!("done {index} {:?}\n", result.counts).as_bytes())
                 }
             }
-            Ok::<_, ()>(())
+            Ok::<_, io::Error>(())
         })
         .unwrap();
         seen

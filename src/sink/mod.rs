@@ -22,6 +22,8 @@ pub enum SinkError {
     Rejects(#[source] io::Error),
     #[error("{0}")]
     Upload(String),
+    #[error("reading back output held in a temporary file failed")]
+    Spill(#[from] io::Error),
 }
 
 /// What a sink tells the report when it finishes.
