@@ -189,14 +189,6 @@ impl RejectsFile {
         Ok(RejectsFile { file: path.map(AtomicFile::create).transpose()? })
     }
 
-    pub fn none() -> RejectsFile {
-        RejectsFile { file: None }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.file.is_some()
-    }
-
     /// Appends complete lines.
     pub fn write(&mut self, lines: &[u8]) -> io::Result<()> {
         match &mut self.file {

@@ -62,10 +62,6 @@ impl Ledger {
         Ok(Ledger { path: path.to_path_buf(), data, unsaved: false, last_save: Instant::now() })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether this file (same path, same size) was settled by an earlier run.
     pub fn contains(&self, file: &InputFile) -> bool {
         self.data.files.get(&key(file)).is_some_and(|e| e.size == file.size)

@@ -140,7 +140,6 @@ pub fn event_name_template<'a>(event_type: &'a str, options: &'a TransformOption
 /// Per-file work: which field feeds which property, worked out once from the writer schema.
 #[derive(Debug, Clone)]
 pub struct FilePlan {
-    event_type: String,
     field_names: Vec<String>,
     /// The event name split at each `{name}`; one part when there is none.
     name_parts: Vec<String>,
@@ -218,7 +217,6 @@ impl FilePlan {
         copies.sort_by_key(|(i, _)| *i);
 
         FilePlan {
-            event_type: event_type.to_string(),
             field_names: field_names.iter().map(|f| f.to_string()).collect(),
             name_parts: event_name_template(event_type, options).split("{name}").map(String::from).collect(),
             time,
@@ -232,10 +230,6 @@ impl FilePlan {
             copies,
             drop: drop.clone(),
         }
-    }
-
-    pub fn event_type(&self) -> &str {
-        &self.event_type
     }
 
     pub fn field_names(&self) -> &[String] {

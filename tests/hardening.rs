@@ -329,3 +329,74 @@ fn secrets_never_leak_on_any_failure_path() {
         }
     }
 }
+
+/// The reader goes away while several workers are busy and memory budgets are full: every worker
+/// must notice and the run must end (it once waited for ever for room that was never freed).
+#[test]
+fn a_closed_pipe_ends_a_parallel_run_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in 0..3 {
+        let records: Vec<Value> = (0..12_000).map(|i| custom_event(&format!("f{file}-{i}"), "{\"k\":\"v\"}")).collect();
+        custom_event_file(dir.path(), &format!("{file}.avro"), &records);
+    }
+    for _ in 0..4 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_currents2mixpanel"))
+            .args(["convert", dir.path().to_str().unwrap(), "--quiet", "--threads", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        // Let the workers fill every buffer while the reader dawdles, then leave.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(reader);
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed().as_secs() > 20 {
+                child.kill().unwrap();
+                panic!("convert hung after its reader went away");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+/// A whole batch refused (a wrong URL path, a proxy answering 404) is not a verdict on the
+/// events: their files stay out of the state, so the rerun sends them.
+#[test]
+fn refused_batches_keep_their_files_out_of_the_state() {
+    use c2m_testkit::mock::{Fault, MockConfig, MockMixpanel};
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Value> = (0..20).map(|i| custom_event(&format!("r-{i}"), "{}")).collect();
+    custom_event_file(&dir.path().join("in"), "a.avro", &records);
+    let state = dir.path().join("state.json");
+    let mock = MockMixpanel::start(MockConfig::default());
+    let upload = |mock: &MockMixpanel| {
+        c2m(&[
+            "upload",
+            dir.path().join("in").to_str().unwrap(),
+            "--api-url",
+            &mock.url(),
+            "--token",
+            "t",
+            "--retry-base-ms",
+            "2",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+    };
+    mock.push_faults([Fault::status(404, "no such route")]);
+    assert_eq!(upload(&mock).code, 3);
+    let ledger = fs::read_to_string(&state).unwrap_or_default();
+    assert!(!ledger.contains("a.avro"), "{ledger}");
+    let out = upload(&mock);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mock.unique_events().len(), 20);
+    assert!(fs::read_to_string(&state).unwrap().contains("a.avro"));
+}

@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
@@ -59,6 +60,8 @@ struct Budget {
 struct Used {
     current: usize,
     ahead: usize,
+    /// The consumer has gone: nobody will give anything back, so nobody may wait.
+    closed: bool,
 }
 
 impl Budget {
@@ -71,13 +74,29 @@ impl Budget {
         fits
     }
 
-    /// Waits for room (an oversized chunk passes when nothing else is held).
-    fn take_current(&self, n: usize) {
+    /// Waits for room (an oversized chunk passes when nothing else is held); false once the
+    /// consumer has gone.
+    fn take_current(&self, n: usize) -> bool {
         let mut used = self.used.lock().expect("budget lock");
-        while used.current > 0 && used.current + n > self.limits.current {
+        while !used.closed && used.current > 0 && used.current + n > self.limits.current {
             used = self.freed.wait(used).expect("budget lock");
         }
         used.current += n;
+        !used.closed
+    }
+
+    /// Waits until the consumer reaches file `index`; false once the consumer has gone.
+    fn wait_for_turn(&self, head: &AtomicUsize, index: usize) -> bool {
+        let mut used = self.used.lock().expect("budget lock");
+        while !used.closed && head.load(Ordering::Relaxed) != index {
+            used = self.freed.wait_timeout(used, Duration::from_millis(50)).expect("budget lock").0;
+        }
+        !used.closed
+    }
+
+    fn close(&self) {
+        self.used.lock().expect("budget lock").closed = true;
+        self.freed.notify_all();
     }
 
     fn give_back(&self, n: usize, current: bool) {
@@ -127,6 +146,7 @@ pub fn run<E: From<io::Error>>(
         let result = drain(receivers, &budget, &head, &mut consume);
         if result.is_err() {
             failed.store(true, Ordering::Relaxed);
+            budget.close();
         }
         result
     })
@@ -208,7 +228,9 @@ impl Output for FileOrderOutput<'_> {
         let bytes = chunk.bytes();
         let mut current = self.head.load(Ordering::Relaxed) == self.index;
         if current {
-            self.budget.take_current(bytes);
+            if !self.budget.take_current(bytes) {
+                return false;
+            }
         } else if !self.budget.try_take_ahead(bytes) {
             match self.spill(&chunk) {
                 Ok(reader) => {
@@ -221,10 +243,12 @@ impl Output for FileOrderOutput<'_> {
                     let piece = Piece::Spilled { event_type, events, lines: lines.len(), rejects: rejects.len() };
                     return self.sender.send(piece).is_ok();
                 }
-                // No room on disk either: hold it in memory and wait until this file is read.
+                // No room on disk either: wait for this file's turn, then go through memory.
                 Err(_) => {
                     current = true;
-                    self.budget.take_current(bytes);
+                    if !self.budget.wait_for_turn(self.head, self.index) || !self.budget.take_current(bytes) {
+                        return false;
+                    }
                 }
             }
         }

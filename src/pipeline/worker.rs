@@ -40,6 +40,11 @@ pub fn convert_file(input: &InputFile, settings: &Settings, output: &mut dyn Out
             .unwrap_or_else(|| "unknown panic".into());
         result.status =
             FileStatus::Failed(format!("internal decoder error after {} records: {what}", result.counts.read));
+        // A panic mid-record may have left half a line behind: keep whole lines only.
+        for buffer in [&mut out.chunk.lines, &mut out.chunk.rejects] {
+            let whole = buffer.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            buffer.truncate(whole);
+        }
     }
     out.flush();
     out.output.done(result);

@@ -37,6 +37,9 @@ struct Settled {
     failures: Vec<FailedEvent>,
     /// Every event of the batch, by file, now settled one way or the other.
     origins: Vec<(usize, usize)>,
+    /// Files whose failures may not repeat on a rerun (a whole batch refused: a wrong URL, a
+    /// proxy): kept out of the state ledger.
+    retry_later: Vec<usize>,
     fatal: Option<String>,
 }
 
@@ -106,7 +109,10 @@ impl Worker {
                 // Mixpanel has been known to answer 200 and drop events; resending is safe.
                 Verdict::Imported(n) => (format!("Mixpanel imported {n} of {} events", batch.events), Some(n)),
                 Verdict::Partial(records) => return partial(&batch, records, settled),
-                Verdict::Refused(message) => return settled.fail(UploadFailure::RejectedByMixpanel, &message, &batch),
+                Verdict::Refused(message) => {
+                    settled.retry_later.extend(batch.origins.iter().map(|o| o.file));
+                    return settled.fail(UploadFailure::RejectedByMixpanel, &message, &batch);
+                }
                 Verdict::Unauthorized(message) => {
                     self.unauthorized.store(true, Ordering::Relaxed);
                     settled.fatal = Some(message);
@@ -133,6 +139,9 @@ impl Worker {
                 };
             }
             self.sleep(import_api::backoff(self.settings.retry_base, attempt, fastrand::f64()));
+            if self.halted() {
+                return settled.fail(UploadFailure::NotSent, NOT_SENT, &batch);
+            }
             attempt += 1;
             settled.retries += 1;
         }
@@ -315,6 +324,7 @@ impl MixpanelSink {
         for (reason, n) in settled.failed {
             self.counts.add_failed(reason, n);
         }
+        self.files.retry_later.extend(&settled.retry_later);
         let mut lines = Vec::new();
         for failure in &settled.failures {
             if failure.reason.is_transient() {
