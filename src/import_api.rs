@@ -1,6 +1,7 @@
 //! Mixpanel's `/import` protocol (SPEC §5): where to send, how to authenticate, one request,
 //! and what each answer means. The retry loop and batching live in [`crate::sink::mixpanel`].
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
@@ -155,13 +156,13 @@ impl Client {
     }
 
     /// The request body for NDJSON `lines`: gzipped unless turned off.
-    pub fn encode(&self, lines: &[u8]) -> Vec<u8> {
+    pub fn encode<'a>(&self, lines: &'a [u8]) -> Cow<'a, [u8]> {
         if !self.gzip {
-            return lines.to_vec();
+            return Cow::Borrowed(lines);
         }
         let mut gz = GzEncoder::new(Vec::with_capacity(lines.len() / 4), Compression::new(GZIP_LEVEL));
         gz.write_all(lines).expect("writing to a Vec cannot fail");
-        gz.finish().expect("writing to a Vec cannot fail")
+        Cow::Owned(gz.finish().expect("writing to a Vec cannot fail"))
     }
 
     /// Sends one encoded body.

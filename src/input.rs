@@ -55,7 +55,7 @@ pub fn collect(inputs: &[String]) -> Result<Vec<InputFile>, InputError> {
     paths.sort();
     let mut seen = HashSet::new();
     paths.retain(|p| seen.insert(fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
-    paths.into_iter().map(describe).collect()
+    Ok(paths.into_iter().map(describe).collect())
 }
 
 fn is_pattern(input: &str) -> bool {
@@ -98,7 +98,7 @@ fn clean(path: &Path) -> PathBuf {
     path.strip_prefix(".").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn describe(path: PathBuf) -> Result<InputFile, InputError> {
+fn describe(path: PathBuf) -> InputFile {
     let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let segment = |prefix: &str| {
         path.components()
@@ -108,7 +108,7 @@ fn describe(path: PathBuf) -> Result<InputFile, InputError> {
     };
     let event_type = segment("event_type=").filter(|t| !t.is_empty());
     let date_hour = segment("date=").and_then(|d| timestamp::parse_date_hour(&d));
-    Ok(InputFile { path, event_type, date_hour, size })
+    InputFile { path, event_type, date_hour, size }
 }
 
 #[cfg(test)]
@@ -153,8 +153,7 @@ mod tests {
     #[test]
     fn innermost_segments_win() {
         let f =
-            describe(PathBuf::from("x/event_type=outer/date=2020-01-01-00/event_type=inner/date=2026-11-01-05/f.avro"))
-                .unwrap();
+            describe(PathBuf::from("x/event_type=outer/date=2020-01-01-00/event_type=inner/date=2026-11-01-05/f.avro"));
         assert_eq!(f.event_type.as_deref(), Some("inner"));
         assert_eq!(f.date_hour, timestamp::parse_date_hour("2026-11-01-05"));
     }

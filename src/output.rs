@@ -9,6 +9,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tempfile::NamedTempFile;
 
+use crate::json;
+
 /// Chunks of NDJSON (256 KiB) are larger than this, so they go to the file without an extra copy.
 const BUFFER_BYTES: usize = 64 * 1024;
 
@@ -200,6 +202,28 @@ impl RejectsFile {
     pub fn commit(self) -> io::Result<()> {
         self.file.map_or(Ok(()), AtomicFile::commit)
     }
+}
+
+/// One line of the rejects file: `{"reason","message","file","event_type","record"}`.
+pub fn write_reject(
+    out: &mut Vec<u8>,
+    reason: &str,
+    message: &str,
+    file: &str,
+    event_type: &str,
+    record: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(b"{\"reason\":");
+    json::write_str(out, reason.as_bytes());
+    out.extend_from_slice(b",\"message\":");
+    json::write_str(out, message.as_bytes());
+    out.extend_from_slice(b",\"file\":");
+    json::write_str(out, file.as_bytes());
+    out.extend_from_slice(b",\"event_type\":");
+    json::write_str(out, event_type.as_bytes());
+    out.extend_from_slice(b",\"record\":");
+    record(out);
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]

@@ -53,7 +53,6 @@ struct TypeFacts {
 }
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
-    crate::avro::init();
     let files = input::collect(&args.inputs)?;
     if let Some(event_type) = &args.schema {
         return print_schema(&files, event_type);

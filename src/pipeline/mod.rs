@@ -19,8 +19,6 @@ use crate::report::EventCounts;
 use crate::selection::Selection;
 use crate::transform::TransformOptions;
 
-pub use worker::write_reject;
-
 /// What every worker needs to convert a file.
 #[derive(Debug)]
 pub struct Settings {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::avro::AvroFile;
 use crate::input::InputFile;
-use crate::json;
+use crate::output::write_reject;
 use crate::pipeline::{Chunk, FileResult, FileStatus, Settings};
 use crate::report::EventCounts;
 use crate::transform::{self, FilePlan, Outcome};
@@ -108,28 +108,6 @@ fn convert_records(input: &InputFile, settings: &Settings, out: &mut Buffer, res
             out.flush();
         }
     }
-}
-
-/// One line of the rejects file: `{"reason","message","file","event_type","record"}`.
-pub fn write_reject(
-    out: &mut Vec<u8>,
-    reason: &str,
-    message: &str,
-    file: &str,
-    event_type: &str,
-    record: impl FnOnce(&mut Vec<u8>),
-) {
-    out.extend_from_slice(b"{\"reason\":");
-    json::write_str(out, reason.as_bytes());
-    out.extend_from_slice(b",\"message\":");
-    json::write_str(out, message.as_bytes());
-    out.extend_from_slice(b",\"file\":");
-    json::write_str(out, file.as_bytes());
-    out.extend_from_slice(b",\"event_type\":");
-    json::write_str(out, event_type.as_bytes());
-    out.extend_from_slice(b",\"record\":");
-    record(out);
-    out.extend_from_slice(b"}\n");
 }
 
 /// The chunk being filled, and where it goes when full.

@@ -11,8 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::import_api::{self, Client, Verdict};
-use crate::output::RejectsFile;
-use crate::pipeline::write_reject;
+use crate::output::{RejectsFile, write_reject};
 use crate::report::{UploadCounts, UploadFailure};
 use crate::sink::batch::{Batch, Batcher};
 use crate::sink::{Sink, SinkError, SinkSummary};
@@ -56,6 +55,11 @@ struct FailedEvent {
 }
 
 impl Settled {
+    /// Nothing settled yet, for every event of `batch`.
+    fn for_batch(batch: &Batch) -> Settled {
+        Settled { origins: batch.origins.iter().map(|o| (o.file, o.count)).collect(), ..Settled::default() }
+    }
+
     fn fail(&mut self, reason: UploadFailure, message: &str, batch: &Batch) {
         *self.failed.entry(reason).or_default() += batch.events as u64;
         for (index, range) in batch.line_ranges().into_iter().enumerate() {
@@ -86,8 +90,7 @@ impl Worker {
     }
 
     fn run(&self, batch: Batch) -> Settled {
-        let mut settled =
-            Settled { origins: batch.origins.iter().map(|o| (o.file, o.count)).collect(), ..Settled::default() };
+        let mut settled = Settled::for_batch(&batch);
         self.send(batch, &mut settled);
         settled
     }
@@ -346,8 +349,7 @@ impl MixpanelSink {
     }
 
     fn fail_here(&mut self, batch: Batch, rejects: &mut RejectsFile) -> Result<(), SinkError> {
-        let mut settled =
-            Settled { origins: batch.origins.iter().map(|o| (o.file, o.count)).collect(), ..Settled::default() };
+        let mut settled = Settled::for_batch(&batch);
         settled.fail(UploadFailure::NotSent, NOT_SENT, &batch);
         self.account(settled, rejects)
     }
